@@ -1,0 +1,235 @@
+import { isAbsolute, resolve } from 'node:path';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+
+/**
+ * The environment, declared once. Every variable the service reads is here,
+ * with its default; `loadConfig` validates it and turns it into `Config`.
+ * Nothing else in the service reads `process.env`.
+ */
+const Int = (def: number, minimum: number, maximum: number, description: string) =>
+  Type.Integer({ default: def, minimum, maximum, description });
+const Str = (description: string) => Type.Optional(Type.String({ minLength: 1, description }));
+const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
+
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.Enum(['development', 'production', 'test'], { default: 'development' }),
+  HOST: Str('Interface to listen on (default 0.0.0.0 in production, 127.0.0.1 otherwise)'),
+  PORT: Int(3000, 0, 65535, 'TCP port'),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  DATABASE_URL: Type.String({ minLength: 1, default: './data/navi.db', description: 'SQLite file path, or postgres:// URL' }),
+  JWT_SECRET: Str('HMAC secret for tokens, at least 32 characters; required in production'),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'navi' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'navi-app' }),
+  ACCESS_TOKEN_TTL_SECONDS: Int(900, 60, 86_400, 'Access token lifetime'),
+  REFRESH_TOKEN_TTL_SECONDS: Int(60 * 86_400, 3600, 400 * 86_400, 'Refresh token lifetime (renewed on every refresh)'),
+  REFRESH_REUSE_GRACE_SECONDS: Int(30, 0, 300, 'How long the previous refresh token still works, for a client that lost the response'),
+  PAIRING_CODE_TTL_SECONDS: Int(600, 60, 86_400, 'Pairing code lifetime'),
+  MAX_PAIRINGS_PER_USER: Int(5, 1, 100, 'How many partners one user may have'),
+  MAINTENANCE_INTERVAL_SECONDS: Int(60, 1, 86_400, 'How often expired codes and tokens are purged'),
+  TRUST_PROXY: Bool(false, 'Trust X-Forwarded-For (set when behind a load balancer)'),
+  RATE_LIMIT_AUTH_PER_MINUTE: Int(30, 1, 1_000_000, 'Registrations and refreshes per client IP per minute'),
+  RATE_LIMIT_PAIRING_PER_MINUTE: Int(20, 1, 1_000_000, 'Pairing code creations and redemptions per user per minute'),
+  RATE_LIMIT_TAPS_PER_MINUTE: Int(300, 1, 10_000_000, 'Taps per user per minute'),
+  ACK_WINDOW_MS: Int(3000, 100, 60_000, 'How long a live socket has to ack a tap before the device is pushed'),
+  TAP_TTL_SECONDS: Int(600, 10, 86_400, 'A tap older than this is no longer pushed'),
+  WS_HEARTBEAT_SECONDS: Int(25, 1, 300, 'Interval of server pings; a peer silent for two intervals is dropped'),
+  WS_AUTH_TIMEOUT_SECONDS: Int(5, 1, 60, 'Time allowed for the first auth message'),
+  WS_MAX_MESSAGE_BYTES: Int(4096, 256, 1_048_576, 'Largest client frame'),
+  WS_MESSAGES_PER_SECOND: Int(20, 1, 10_000, 'Sustained client message rate per connection'),
+  WS_MESSAGE_BURST: Int(60, 1, 100_000, 'Client message burst per connection'),
+  WS_MAX_BUFFERED_BYTES: Int(1_048_576, 1024, 268_435_456, 'Unsent bytes after which a slow consumer is dropped'),
+  WS_MAX_CONNECTIONS_PER_DEVICE: Int(2, 1, 100, 'Live sockets per device; the oldest is replaced'),
+  WS_MAX_CONNECTIONS_PER_USER: Int(10, 1, 1000, 'Live sockets per user; the oldest is replaced'),
+  SHUTDOWN_GRACE_SECONDS: Int(10, 1, 600, 'Time allowed to drain on SIGTERM'),
+  APNS_KEY_PATH: Str('Path of the .p8 APNs auth key'),
+  APNS_KEY: Str('The .p8 APNs auth key as PEM text (alternative to APNS_KEY_PATH)'),
+  APNS_KEY_ID: Str('Key ID of the APNs auth key'),
+  APNS_TEAM_ID: Str('Apple developer team ID'),
+  APNS_BUNDLE_ID: Str('Bundle ID of the app (the apns-topic)'),
+  APNS_ENV: Type.Optional(Type.Enum(['sandbox', 'production'], { description: 'Force one APNs environment for every device' })),
+  APNS_ORIGIN: Str('Override of the APNs origin, e.g. https://127.0.0.1:8443 (tests, proxies)'),
+  APNS_CA_PATH: Str('Extra CA certificate (PEM) trusted for the APNs connection'),
+  APNS_CONCURRENCY: Int(100, 1, 1000, 'APNs requests in flight per environment'),
+  APNS_TIMEOUT_MS: Int(10_000, 100, 120_000, 'Per-request APNs timeout'),
+  SENTRY_DSN: Str('Sentry DSN; error reporting is off without it'),
+});
+export type Env = Static<typeof EnvSchema>;
+
+export type NodeEnv = Env['NODE_ENV'];
+export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+export type ApnsEnvironment = 'sandbox' | 'production';
+
+export interface ApnsConfig {
+  key: { path: string } | { pem: string };
+  keyId: string;
+  teamId: string;
+  bundleId: string;
+  forcedEnvironment?: ApnsEnvironment;
+  origin?: string;
+  caPath?: string;
+  concurrency: number;
+  timeoutMs: number;
+}
+
+export interface Config {
+  env: NodeEnv;
+  host: string;
+  port: number;
+  logLevel: Env['LOG_LEVEL'];
+  database: DatabaseConfig;
+  trustProxy: boolean;
+  shutdownGraceMs: number;
+  auth: {
+    /** Undefined until `ensureJwtSecret` resolves it (see jwt-secret.ts). */
+    jwtSecret?: string;
+    issuer: string;
+    audience: string;
+    accessTokenTtlSeconds: number;
+    refreshTokenTtlSeconds: number;
+    refreshReuseGraceSeconds: number;
+  };
+  pairing: { codeTtlSeconds: number; maxPairingsPerUser: number };
+  maintenanceIntervalMs: number;
+  rateLimits: { authPerMinute: number; pairingPerMinute: number; tapsPerMinute: number };
+  delivery: { ackWindowMs: number; tapTtlSeconds: number };
+  realtime: {
+    heartbeatMs: number;
+    authTimeoutMs: number;
+    maxMessageBytes: number;
+    messagesPerSecond: number;
+    messageBurst: number;
+    maxBufferedBytes: number;
+    maxConnectionsPerDevice: number;
+    maxConnectionsPerUser: number;
+  };
+  /** Absent when APNs is not configured: the push channel is off. */
+  apns?: ApnsConfig;
+  sentryDsn?: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export const MIN_JWT_SECRET_LENGTH = 32;
+const APNS_REQUIRED = ['APNS_KEY_ID', 'APNS_TEAM_ID', 'APNS_BUNDLE_ID'] as const;
+
+/** Reads and validates the environment once; throws ConfigError listing every problem. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const env = parseEnv(source);
+  const problems: string[] = [];
+
+  if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length < MIN_JWT_SECRET_LENGTH) {
+    problems.push(`JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters (generate one with: openssl rand -base64 48)`);
+  } else if (env.NODE_ENV === 'production' && env.JWT_SECRET === undefined) {
+    problems.push('JWT_SECRET is required when NODE_ENV=production (generate one with: openssl rand -base64 48)');
+  }
+
+  const database = parseDatabaseUrl(env.DATABASE_URL, problems);
+  const apns = parseApns(env, problems);
+  if (env.WS_MESSAGE_BURST < env.WS_MESSAGES_PER_SECOND) {
+    problems.push('WS_MESSAGE_BURST must be at least WS_MESSAGES_PER_SECOND');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST ?? (env.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    database,
+    trustProxy: env.TRUST_PROXY,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
+    auth: {
+      jwtSecret: env.JWT_SECRET,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
+      refreshReuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
+    },
+    pairing: { codeTtlSeconds: env.PAIRING_CODE_TTL_SECONDS, maxPairingsPerUser: env.MAX_PAIRINGS_PER_USER },
+    maintenanceIntervalMs: env.MAINTENANCE_INTERVAL_SECONDS * 1000,
+    rateLimits: {
+      authPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE,
+      pairingPerMinute: env.RATE_LIMIT_PAIRING_PER_MINUTE,
+      tapsPerMinute: env.RATE_LIMIT_TAPS_PER_MINUTE,
+    },
+    delivery: { ackWindowMs: env.ACK_WINDOW_MS, tapTtlSeconds: env.TAP_TTL_SECONDS },
+    realtime: {
+      heartbeatMs: env.WS_HEARTBEAT_SECONDS * 1000,
+      authTimeoutMs: env.WS_AUTH_TIMEOUT_SECONDS * 1000,
+      maxMessageBytes: env.WS_MAX_MESSAGE_BYTES,
+      messagesPerSecond: env.WS_MESSAGES_PER_SECOND,
+      messageBurst: env.WS_MESSAGE_BURST,
+      maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+      maxConnectionsPerDevice: env.WS_MAX_CONNECTIONS_PER_DEVICE,
+      maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
+    },
+    apns,
+    sentryDsn: env.SENTRY_DSN,
+  };
+}
+
+function parseEnv(source: Record<string, string | undefined>): Env {
+  const known: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const raw = source[key];
+    if (raw !== undefined && raw.trim() !== '') known[key] = raw.trim();
+  }
+  const withDefaults = Value.Default(EnvSchema, known);
+  const converted = Value.Convert(EnvSchema, withDefaults);
+  if (Value.Check(EnvSchema, converted)) return converted;
+  const problems = Value.Errors(EnvSchema, converted).map((error) => {
+    const name = error.instancePath.replace(/^\//, '') || 'environment';
+    return `${name}=${JSON.stringify(known[name] ?? '')} ${error.message}`;
+  });
+  throw new ConfigError(problems);
+}
+
+function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    try {
+      new URL(url);
+    } catch {
+      problems.push('DATABASE_URL is not a valid postgres:// URL');
+    }
+    return { kind: 'postgres', url };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    problems.push('DATABASE_URL must be a file path (SQLite) or a postgres:// URL');
+  }
+  const path = url.replace(/^file:/, '');
+  return { kind: 'sqlite', path: path === ':memory:' || isAbsolute(path) ? path : resolve(path) };
+}
+
+function parseApns(env: Env, problems: string[]): ApnsConfig | undefined {
+  const given = [...APNS_REQUIRED, 'APNS_KEY_PATH', 'APNS_KEY'].filter((k) => env[k as keyof Env] !== undefined);
+  if (given.length === 0) return undefined;
+  const missing = APNS_REQUIRED.filter((k) => env[k] === undefined);
+  if (missing.length > 0) problems.push(`APNs is partly configured: also set ${missing.join(', ')}`);
+  if ((env.APNS_KEY_PATH === undefined) === (env.APNS_KEY === undefined)) {
+    problems.push('APNs needs exactly one of APNS_KEY_PATH and APNS_KEY');
+  }
+  if (env.APNS_ORIGIN !== undefined && !/^https:\/\/[^/]+$/.test(env.APNS_ORIGIN)) {
+    problems.push('APNS_ORIGIN must look like https://host[:port]');
+  }
+  if (missing.length > 0) return undefined;
+  return {
+    key: env.APNS_KEY_PATH !== undefined ? { path: env.APNS_KEY_PATH } : { pem: env.APNS_KEY ?? '' },
+    keyId: env.APNS_KEY_ID ?? '',
+    teamId: env.APNS_TEAM_ID ?? '',
+    bundleId: env.APNS_BUNDLE_ID ?? '',
+    forcedEnvironment: env.APNS_ENV,
+    origin: env.APNS_ORIGIN,
+    caPath: env.APNS_CA_PATH,
+    concurrency: env.APNS_CONCURRENCY,
+    timeoutMs: env.APNS_TIMEOUT_MS,
+  };
+}

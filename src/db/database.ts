@@ -1,0 +1,77 @@
+import { Kysely, sql, type Dialect } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import type { DatabaseConfig } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { DialectName } from './dialect.ts';
+import { migrations } from './migrations/index.ts';
+import { postgresDialect } from './postgres.ts';
+import type { Database, Db, Trx } from './schema.ts';
+import { sqliteDialect } from './sqlite.ts';
+
+/** Arbitrary constant naming the PostgreSQL advisory lock that orders tap cursors. */
+const TAP_SEQUENCE_LOCK = 7_346_001;
+
+export interface DatabaseHandle {
+  readonly db: Db;
+  readonly dialect: DialectName;
+  /**
+   * Taken inside a transaction that inserts taps. SQLite has one writer, so
+   * cursors are visible in the order they were allocated. On PostgreSQL,
+   * concurrent transactions could make seq 11 visible before seq 10 and a
+   * client syncing from 11 would miss 10; the transaction-scoped lock makes
+   * cursor order and commit order the same across all instances.
+   */
+  lockTapSequence(trx: Trx): Promise<void>;
+  /**
+   * Serialises transactions that check-then-change state spanning users
+   * (pairing caps). SQLite transactions are already serial.
+   */
+  lockUsers(trx: Trx, userIds: string[]): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function openDatabase(config: DatabaseConfig): DatabaseHandle {
+  let dialect: Dialect;
+  let name: DialectName;
+  if (config.kind === 'sqlite') {
+    dialect = sqliteDialect(config.path).dialect;
+    name = 'sqlite';
+  } else {
+    dialect = postgresDialect(config.url).dialect;
+    name = 'postgres';
+  }
+  const db = new Kysely<Database>({ dialect });
+  return {
+    db,
+    dialect: name,
+    async lockTapSequence(trx) {
+      if (name === 'postgres') await sql`select pg_advisory_xact_lock(${TAP_SEQUENCE_LOCK})`.execute(trx);
+    },
+    async lockUsers(trx, userIds) {
+      if (name === 'postgres') {
+        await trx.selectFrom('users').select('id').where('id', 'in', userIds).orderBy('id').forUpdate().execute();
+      }
+    },
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/** Applies every pending migration; refuses to start on a failed one. */
+export async function migrateToLatest(handle: DatabaseHandle, logger: Logger): Promise<void> {
+  const migrator = new Migrator({
+    db: handle.db,
+    provider: { getMigrations: async () => migrations(handle.dialect) },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  for (const result of results ?? []) {
+    if (result.status === 'Success') logger.info({ migration: result.migrationName }, 'migration applied');
+    if (result.status === 'Error') logger.error({ migration: result.migrationName }, 'migration failed');
+  }
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+}
