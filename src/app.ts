@@ -1,0 +1,92 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
+import type { AppContext } from './context.ts';
+import type { App } from './http/app-type.ts';
+import { installErrorHandling } from './http/error-handler.ts';
+import { requestIdOf } from './http/request-id.ts';
+import { ProblemSchema } from './http/schemas.ts';
+import { createAjv } from './http/validation.ts';
+import { openApiInfo } from './http/openapi.ts';
+import { accountRoutes } from './modules/accounts/routes.ts';
+import { authRoutes } from './modules/auth/routes.ts';
+import { deviceRoutes } from './modules/devices/routes.ts';
+import { healthRoutes } from './modules/health/routes.ts';
+import { pairingRoutes } from './modules/pairing/routes.ts';
+import { tapRoutes } from './modules/taps/routes.ts';
+import { registerGateway } from './realtime/gateway.ts';
+
+/** Every body this API takes is a few hundred bytes. */
+export const BODY_LIMIT_BYTES = 4096;
+
+export interface BuildOptions {
+  /** Called for every 5xx (error reporting). */
+  onServerError?: (error: unknown, request: FastifyRequest) => void;
+}
+
+/** Builds the Fastify app on a context. Never listens: server.ts does, tests use inject or listen themselves. */
+export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Promise<App> {
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    genReqId: requestIdOf,
+    trustProxy: ctx.config.trustProxy,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Fastify's request timeout is off by default; a slow-loris client must not hold a socket forever.
+    requestTimeout: 15_000,
+    connectionTimeout: 0,
+    // Longer than the ~60 s idle timeout of common load balancers, so they close first.
+    keepAliveTimeout: 72_000,
+    maxRequestsPerSocket: 0,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const strict = createAjv('strict');
+  const coercing = createAjv('coercing');
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
+  installJsonParser(app);
+  installErrorHandling(app, options.onServerError ?? (() => {}));
+  installRequestLogging(app, ctx);
+  app.addSchema(ProblemSchema);
+
+  await app.register(swagger, openApiInfo());
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  healthRoutes(app, ctx);
+  authRoutes(app, ctx);
+  deviceRoutes(app, ctx);
+  accountRoutes(app, ctx);
+  pairingRoutes(app, ctx);
+  tapRoutes(app, ctx);
+  await registerGateway(app, ctx);
+  return app;
+}
+
+/**
+ * JSON bodies, with one leniency: an empty body (a client that always sends
+ * Content-Type: application/json) is no body, so bodiless POSTs work.
+ */
+function installJsonParser(app: App): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    return parseJson(request, body as string, done);
+  });
+}
+
+/** One line per request, with the route pattern (never a raw URL that may carry a pairing code). */
+function installRequestLogging(app: App, ctx: AppContext): void {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    ctx.metrics.httpRequestDuration.observe({ method: request.method, route, status: reply.statusCode }, seconds);
+    request.log.info({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
+}

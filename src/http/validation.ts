@@ -1,0 +1,22 @@
+import { Ajv, type Options } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+/**
+ * Bodies and WebSocket messages are validated strictly: a string is never
+ * turned into a number, unknown fields are refused. Query strings and path
+ * parameters arrive as text, so they are coerced.
+ */
+export function createAjv(kind: 'strict' | 'coercing'): Ajv {
+  const options: Options = {
+    coerceTypes: kind === 'coercing' ? 'array' : false,
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: false,
+    strict: false,
+  };
+  const ajv = new Ajv(options);
+  addFormats(ajv);
+  return ajv;
+}

@@ -1,0 +1,41 @@
+import { Type, type Static } from 'typebox';
+import { Timestamp, Uuid } from '../../http/schemas.ts';
+import { PlatformSchema } from '../auth/schemas.ts';
+
+export const DeviceSchema = Type.Object(
+  {
+    id: Uuid(),
+    platform: PlatformSchema,
+    name: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Timestamp(),
+    current: Type.Boolean({ description: 'True for the device making the request' }),
+    push: Type.Union(
+      [
+        Type.Object({
+          provider: Type.Literal('apns'),
+          environment: Type.Enum(['sandbox', 'production']),
+          valid: Type.Boolean({ description: 'False once APNs reported the token unregistered or bad; register a fresh one' }),
+        }),
+        Type.Null(),
+      ],
+      { description: 'The registered push token (never the token itself), or null' },
+    ),
+  },
+  { title: 'Device' },
+);
+export type DeviceView = Static<typeof DeviceSchema>;
+
+export const DeviceParams = Type.Object({ id: Uuid() });
+
+export const PushTokenBody = Type.Object(
+  {
+    provider: Type.Literal('apns'),
+    token: Type.String({
+      pattern: '^(?:[0-9a-fA-F]{2}){32,100}$',
+      description: 'The APNs device token as hex (64 hex digits today; Apple may lengthen it)',
+    }),
+    environment: Type.Enum(['sandbox', 'production'], { description: 'sandbox for development builds, production for TestFlight and the App Store' }),
+  },
+  { additionalProperties: false },
+);
+export type PushTokenBody = Static<typeof PushTokenBody>;

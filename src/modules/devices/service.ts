@@ -1,0 +1,129 @@
+import type { Clock } from '../../clock.ts';
+import type { DatabaseHandle } from '../../db/database.ts';
+import type { DeviceRow, Executor, Platform, PushEnvironment } from '../../db/schema.ts';
+import { notFound } from '../../http/error-handler.ts';
+import { uuidv7 } from '../../ids.ts';
+import type { DeviceRemovalReason, EventBus } from '../../realtime/events.ts';
+import type { DeviceView } from './schemas.ts';
+
+interface Deps {
+  database: DatabaseHandle;
+  clock: Clock;
+  bus: EventBus;
+}
+
+export class DeviceService {
+  readonly #deps: Deps;
+
+  constructor(deps: Deps) {
+    this.#deps = deps;
+  }
+
+  async create(db: Executor, userId: string, device: { platform: Platform; name?: string }, now: number): Promise<string> {
+    const id = uuidv7(now);
+    await db
+      .insertInto('devices')
+      .values({
+        id,
+        user_id: userId,
+        platform: device.platform,
+        name: device.name ?? null,
+        created_at: now,
+        push_token: null,
+        push_environment: null,
+        push_token_updated_at: null,
+        push_token_invalid_at: null,
+        push_token_invalid_reason: null,
+      })
+      .execute();
+    return id;
+  }
+
+  /** The user a device belongs to, or undefined once it was removed. */
+  async owner(deviceId: string): Promise<string | undefined> {
+    const row = await this.#deps.database.db.selectFrom('devices').select('user_id').where('id', '=', deviceId).executeTakeFirst();
+    return row?.user_id;
+  }
+
+  async list(userId: string, currentDeviceId: string): Promise<DeviceView[]> {
+    const rows = await this.#deps.database.db
+      .selectFrom('devices')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map((row) => toDeviceView(row, currentDeviceId));
+  }
+
+  /**
+   * Removes a device with its tokens and delivery records; its live sockets
+   * are closed through the bus. Another user's device is simply not found.
+   */
+  async remove(userId: string, deviceId: string, reason: DeviceRemovalReason): Promise<void> {
+    const result = await this.#deps.database.db
+      .deleteFrom('devices')
+      .where('id', '=', deviceId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw notFound('Device');
+    this.#deps.bus.publish(userId, { type: 'device.removed', deviceId, reason });
+  }
+
+  /**
+   * Registers the calling device's APNs token. A token belongs to one app
+   * install: if another device row still holds it (a reinstall that registered
+   * anew), it is taken from there so one phone is never pushed twice.
+   */
+  async setPushToken(deviceId: string, token: string, environment: PushEnvironment): Promise<void> {
+    const now = this.#deps.clock.now();
+    const normalized = token.toLowerCase();
+    await this.#deps.database.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('devices')
+        .set({ push_token: null, push_environment: null, push_token_updated_at: now })
+        .where('push_token', '=', normalized)
+        .where('id', '!=', deviceId)
+        .execute();
+      await trx
+        .updateTable('devices')
+        .set({
+          push_token: normalized,
+          push_environment: environment,
+          push_token_updated_at: now,
+          push_token_invalid_at: null,
+          push_token_invalid_reason: null,
+        })
+        .where('id', '=', deviceId)
+        .execute();
+    });
+  }
+
+  async clearPushToken(deviceId: string): Promise<void> {
+    await this.#deps.database.db
+      .updateTable('devices')
+      .set({
+        push_token: null,
+        push_environment: null,
+        push_token_updated_at: this.#deps.clock.now(),
+        push_token_invalid_at: null,
+        push_token_invalid_reason: null,
+      })
+      .where('id', '=', deviceId)
+      .execute();
+  }
+}
+
+export function toDeviceView(row: DeviceRow, currentDeviceId: string): DeviceView {
+  return {
+    id: row.id,
+    platform: row.platform,
+    name: row.name,
+    createdAt: new Date(row.created_at).toISOString(),
+    current: row.id === currentDeviceId,
+    push:
+      row.push_token !== null && row.push_environment !== null
+        ? { provider: 'apns', environment: row.push_environment, valid: row.push_token_invalid_at === null }
+        : null,
+  };
+}

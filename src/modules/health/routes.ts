@@ -1,0 +1,42 @@
+import { Type } from 'typebox';
+import type { AppContext } from '../../context.ts';
+import type { App } from '../../http/app-type.ts';
+
+const HealthSchema = Type.Object({
+  status: Type.Enum(['ok', 'degraded', 'failing'], { description: 'failing (503) when the database is unreachable; degraded when push is failing' }),
+  database: Type.Enum(['ok', 'failing']),
+  push: Type.Enum(['disabled', 'ok', 'failing'], { description: 'disabled when APNs is not configured' }),
+  connections: Type.Integer({ description: 'Live WebSocket connections on this instance' }),
+});
+
+export function healthRoutes(app: App, ctx: AppContext): void {
+  app.get(
+    '/health',
+    {
+      logLevel: 'warn',
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness and readiness: checks the database',
+        response: { 200: HealthSchema, 503: HealthSchema },
+      },
+    },
+    async (request, reply) => {
+      let database: 'ok' | 'failing' = 'ok';
+      try {
+        await ctx.database.ping();
+      } catch (error) {
+        request.log.error({ err: error }, 'health check: database unreachable');
+        database = 'failing';
+      }
+      const push = ctx.push.state();
+      const status = database === 'failing' ? 'failing' : push === 'failing' ? 'degraded' : 'ok';
+      return reply.code(database === 'ok' ? 200 : 503).send({ status, database, push, connections: ctx.connections.size });
+    },
+  );
+
+  app.get(
+    '/metrics',
+    { logLevel: 'warn', schema: { hide: true } },
+    async (_request, reply) => reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()),
+  );
+}

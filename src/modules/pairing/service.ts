@@ -1,0 +1,211 @@
+import type { Clock } from '../../clock.ts';
+import type { Config } from '../../config.ts';
+import type { DatabaseHandle } from '../../db/database.ts';
+import type { Executor, PairingRow } from '../../db/schema.ts';
+import { AppError } from '../../errors.ts';
+import { notFound } from '../../http/error-handler.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import { hmacSha256, uuidv7 } from '../../ids.ts';
+import type { EventBus } from '../../realtime/events.ts';
+import type { Presence } from '../../realtime/presence.ts';
+import { formatCode, generateCode, normalizeCode } from './codes.ts';
+import type { PairingCodeStatus, PairingView } from './schemas.ts';
+
+interface Deps {
+  database: DatabaseHandle;
+  clock: Clock;
+  bus: EventBus;
+  presence: Presence;
+  config: Config['pairing'];
+  /** Keys the code hashes: 40 bits are too few to store under a plain hash. */
+  codePepper: string;
+}
+
+/** Expired and used codes stay this long (so the creator sees "expired"/"used"), then the purge removes them. */
+export const CODE_RETENTION_MS = 60 * 60 * 1000;
+
+const ordered = (a: string, b: string): [string, string] => (a < b ? [a, b] : [b, a]);
+
+/**
+ * Two users become partners through a short code one shows and the other
+ * types. Redemption is one transaction: exactly one of two racing redeemers
+ * gets the pairing.
+ */
+export class PairingService {
+  readonly #deps: Deps;
+
+  constructor(deps: Deps) {
+    this.#deps = deps;
+  }
+
+  async createCode(userId: string): Promise<{ code: string; expiresAt: number }> {
+    const now = this.#deps.clock.now();
+    const expiresAt = now + this.#deps.config.codeTtlSeconds * 1000;
+    // 2^40 codes: a collision with a live code is astronomically rare, but the
+    // unique index would reject it, so draw again rather than fail.
+    for (let attempt = 0; ; attempt++) {
+      const code = generateCode();
+      try {
+        await this.#deps.database.db
+          .insertInto('pairing_codes')
+          .values({ id: uuidv7(now), code_hash: this.#hash(code), creator_id: userId, created_at: now, expires_at: expiresAt, used_at: null, pairing_id: null })
+          .execute();
+        return { code: formatCode(code), expiresAt };
+      } catch (error) {
+        if (attempt >= 3 || !isUniqueViolation(error)) throw error;
+      }
+    }
+  }
+
+  async codeStatus(userId: string, input: string): Promise<PairingCodeStatus> {
+    const row = await this.#findOwnCode(userId, input);
+    const now = this.#deps.clock.now();
+    if (row.used_at !== null) {
+      const pairing = row.pairing_id ? await this.#pairingFor(this.#deps.database.db, userId, row.pairing_id) : undefined;
+      return { status: 'used', expiresAt: new Date(row.expires_at).toISOString(), ...(pairing ? { pairing } : {}) };
+    }
+    return { status: row.expires_at <= now ? 'expired' : 'pending', expiresAt: new Date(row.expires_at).toISOString() };
+  }
+
+  async cancelCode(userId: string, input: string): Promise<void> {
+    const row = await this.#findOwnCode(userId, input);
+    await this.#deps.database.db.deleteFrom('pairing_codes').where('id', '=', row.id).execute();
+  }
+
+  async redeem(userId: string, input: string): Promise<PairingView> {
+    const codeHash = this.#hash(normalizeCode(input));
+    const now = this.#deps.clock.now();
+    const { db } = this.#deps.database;
+    const pairing = await db.transaction().execute(async (trx) => {
+      const code = await trx.selectFrom('pairing_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst();
+      if (!code) throw new AppError('PAIRING_CODE_NOT_FOUND', 'No pending pairing code matches; check it and try again');
+      if (code.used_at !== null) throw new AppError('PAIRING_CODE_USED', 'This code was already used; ask for a new one');
+      if (code.expires_at <= now) throw new AppError('PAIRING_CODE_EXPIRED', 'This code has expired; ask for a new one');
+      if (code.creator_id === userId) throw new AppError('CANNOT_PAIR_WITH_SELF', 'This is your own code: the other person types it on their device');
+
+      const [userA, userB] = ordered(code.creator_id, userId);
+      await this.#deps.database.lockUsers(trx, [userA, userB]);
+      const existing = await trx.selectFrom('pairings').select('id').where('user_a', '=', userA).where('user_b', '=', userB).executeTakeFirst();
+      if (existing) throw new AppError('ALREADY_PAIRED', 'You are already paired with this person');
+      await this.#checkCap(trx, [userA, userB]);
+
+      const claimed = await trx
+        .updateTable('pairing_codes')
+        .set({ used_at: now })
+        .where('id', '=', code.id)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      if (claimed.numUpdatedRows !== 1n) throw new AppError('PAIRING_CODE_USED', 'This code was just used by someone else');
+
+      const row: PairingRow = { id: uuidv7(now), user_a: userA, user_b: userB, created_at: now };
+      try {
+        await trx.insertInto('pairings').values(row).execute();
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new AppError('ALREADY_PAIRED', 'You are already paired with this person');
+        throw error;
+      }
+      await trx.updateTable('pairing_codes').set({ pairing_id: row.id }).where('id', '=', code.id).execute();
+      return row;
+    });
+    const displayNames = await this.#displayNames([pairing.user_a, pairing.user_b]);
+    for (const member of [pairing.user_a, pairing.user_b]) {
+      this.#deps.bus.publish(member, { type: 'pairing.created', pairing: this.#view(pairing, member, displayNames) });
+    }
+    return this.#view(pairing, userId, displayNames);
+  }
+
+  async list(userId: string): Promise<PairingView[]> {
+    const rows = await this.rowsOf(this.#deps.database.db, userId);
+    const names = await this.#displayNames(rows.map((row) => partnerOf(row, userId)));
+    return rows.map((row) => this.#view(row, userId, names));
+  }
+
+  async partnerIds(userId: string): Promise<string[]> {
+    const rows = await this.rowsOf(this.#deps.database.db, userId);
+    return rows.map((row) => partnerOf(row, userId));
+  }
+
+  /** Either partner may end the pairing; the history of taps stays with both. */
+  async remove(userId: string, pairingId: string): Promise<void> {
+    const { db } = this.#deps.database;
+    const row = await db.selectFrom('pairings').selectAll().where('id', '=', pairingId).executeTakeFirst();
+    if (!row || (row.user_a !== userId && row.user_b !== userId)) throw notFound('Pairing');
+    await db.deleteFrom('pairings').where('id', '=', pairingId).execute();
+    this.publishRemoved(row);
+  }
+
+  publishRemoved(row: PairingRow): void {
+    this.#deps.bus.publish(row.user_a, { type: 'pairing.deleted', pairingId: row.id, partnerId: row.user_b });
+    this.#deps.bus.publish(row.user_b, { type: 'pairing.deleted', pairingId: row.id, partnerId: row.user_a });
+  }
+
+  /** Deletes codes whose lifetime ended more than an hour ago. */
+  async purgeExpiredCodes(): Promise<number> {
+    const cutoff = this.#deps.clock.now() - CODE_RETENTION_MS;
+    const result = await this.#deps.database.db.deleteFrom('pairing_codes').where('expires_at', '<', cutoff).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async #checkCap(db: Executor, users: string[]): Promise<void> {
+    const max = this.#deps.config.maxPairingsPerUser;
+    for (const user of users) {
+      const { n } = await db
+        .selectFrom('pairings')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where((eb) => eb.or([eb('user_a', '=', user), eb('user_b', '=', user)]))
+        .executeTakeFirstOrThrow();
+      if (Number(n) >= max) {
+        throw new AppError('PAIRING_LIMIT_REACHED', `A person can have at most ${max} partners; unpair someone first`);
+      }
+    }
+  }
+
+  async #findOwnCode(userId: string, input: string) {
+    const row = await this.#deps.database.db
+      .selectFrom('pairing_codes')
+      .selectAll()
+      .where('code_hash', '=', this.#hash(normalizeCode(input)))
+      .executeTakeFirst();
+    // Someone else's code is indistinguishable from no code.
+    if (!row || row.creator_id !== userId) throw new AppError('PAIRING_CODE_NOT_FOUND', 'You have no pairing code like this');
+    return row;
+  }
+
+  async #pairingFor(db: Executor, userId: string, pairingId: string): Promise<PairingView | undefined> {
+    const row = await db.selectFrom('pairings').selectAll().where('id', '=', pairingId).executeTakeFirst();
+    if (!row) return undefined;
+    return this.#view(row, userId, await this.#displayNames([partnerOf(row, userId)]));
+  }
+
+  rowsOf(db: Executor, userId: string): Promise<PairingRow[]> {
+    return db
+      .selectFrom('pairings')
+      .selectAll()
+      .where((eb) => eb.or([eb('user_a', '=', userId), eb('user_b', '=', userId)]))
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+  }
+
+  async #displayNames(userIds: string[]): Promise<Map<string, string | null>> {
+    if (userIds.length === 0) return new Map();
+    const rows = await this.#deps.database.db.selectFrom('users').select(['id', 'display_name']).where('id', 'in', userIds).execute();
+    return new Map(rows.map((row) => [row.id, row.display_name]));
+  }
+
+  #view(row: PairingRow, viewer: string, names: Map<string, string | null>): PairingView {
+    const partner = partnerOf(row, viewer);
+    return {
+      id: row.id,
+      partner: { userId: partner, displayName: names.get(partner) ?? null, online: this.#deps.presence.isUserOnline(partner) },
+      createdAt: new Date(row.created_at).toISOString(),
+    };
+  }
+
+  #hash(code: string): string {
+    return hmacSha256(this.#deps.codePepper, code);
+  }
+}
+
+export const partnerOf = (row: Pick<PairingRow, 'user_a' | 'user_b'>, userId: string): string =>
+  row.user_a === userId ? row.user_b : row.user_a;

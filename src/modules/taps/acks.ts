@@ -1,0 +1,161 @@
+import type { Clock } from '../../clock.ts';
+import type { DatabaseHandle } from '../../db/database.ts';
+import { GroupCommit } from '../../db/group-commit.ts';
+import type { DeliveryChannel, DeliveryStatus, Trx } from '../../db/schema.ts';
+import { AppError } from '../../errors.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { EventBus } from '../../realtime/events.ts';
+import { toCursor } from './view.ts';
+
+export type AckStatus = Exclude<DeliveryStatus, 'pending'>;
+/** How the ack arrived: over the device's socket, or over HTTP (after a push, or a history fetch). */
+export type AckVia = 'websocket' | 'http';
+
+interface Ack {
+  tapId: string;
+  userId: string;
+  deviceId: string;
+  status: AckStatus;
+  via: AckVia;
+  at: number;
+}
+
+interface Receipt {
+  senderId: string;
+  tapId: string;
+  cursor: string;
+  status: AckStatus;
+  at: number;
+}
+
+export interface AckResult {
+  /** Whether this ack moved the device's delivery forward (false for a repeat). */
+  advanced: boolean;
+  status: DeliveryStatus;
+}
+
+const RANK: Record<DeliveryStatus, number> = { pending: 0, delivered: 1, seen: 2 };
+
+interface Deps {
+  database: DatabaseHandle;
+  clock: Clock;
+  bus: EventBus;
+  metrics: Metrics;
+}
+
+/**
+ * Device acknowledgements. Acks only move forward (pending -> delivered ->
+ * seen, and seen implies delivered), are idempotent, and come only from the
+ * recipient. An ack cancels a push that has not started. When the tap as a
+ * whole becomes delivered or seen, the sender's devices get a receipt.
+ */
+export class AckService {
+  readonly #deps: Deps;
+  readonly #writer: GroupCommit<Ack, { result: AckResult; receipt?: Receipt }>;
+
+  constructor(deps: Deps) {
+    this.#deps = deps;
+    this.#writer = new GroupCommit<Ack, { result: AckResult; receipt?: Receipt }>((acks) =>
+      deps.database.db.transaction().execute(async (trx) => {
+        const out = [];
+        for (const ack of acks) out.push(await applyAck(trx, ack).catch(keepAppError));
+        return out;
+      }),
+    );
+  }
+
+  async ack(principal: { userId: string; deviceId: string }, tapId: string, status: AckStatus, via: AckVia): Promise<AckResult> {
+    const { result, receipt } = await this.#writer.submit({ ...principal, tapId, status, via, at: this.#deps.clock.now() });
+    if (result.advanced) this.#deps.metrics.deliveriesAcked.inc({ status, channel: via });
+    if (receipt) {
+      this.#deps.bus.publish(receipt.senderId, {
+        type: 'tap.status',
+        tapId: receipt.tapId,
+        cursor: receipt.cursor,
+        status: receipt.status,
+        at: new Date(receipt.at).toISOString(),
+      });
+    }
+    return result;
+  }
+
+  drain(): Promise<void> {
+    return this.#writer.drain();
+  }
+}
+
+function keepAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  throw error;
+}
+
+async function applyAck(trx: Trx, ack: Ack): Promise<{ result: AckResult; receipt?: Receipt }> {
+  const tap = await trx
+    .selectFrom('taps')
+    .select(['seq', 'sender_id', 'recipient_id', 'delivered_at', 'seen_at'])
+    .where('id', '=', ack.tapId)
+    .executeTakeFirst();
+  // Only the recipient acks; anyone else's ack reveals nothing.
+  if (!tap || tap.recipient_id !== ack.userId) throw new AppError('NOT_FOUND', 'Tap not found');
+
+  let delivery = await trx
+    .selectFrom('tap_deliveries')
+    .select(['status', 'push_state', 'channel'])
+    .where('tap_id', '=', ack.tapId)
+    .where('device_id', '=', ack.deviceId)
+    .executeTakeFirst();
+  if (!delivery) {
+    // A device added after the tap was sent (it found the tap in history).
+    delivery = { status: 'pending', push_state: 'not_needed', channel: null };
+    await trx
+      .insertInto('tap_deliveries')
+      .values({
+        tap_id: ack.tapId,
+        device_id: ack.deviceId,
+        recipient_id: ack.userId,
+        status: 'pending',
+        channel: null,
+        delivered_at: null,
+        seen_at: null,
+        push_state: 'not_needed',
+        push_trigger: 'offline',
+        push_due_at: null,
+        push_attempts: 0,
+        push_last_reason: null,
+        push_apns_id: null,
+        push_sent_at: null,
+      })
+      .execute();
+  }
+  if (RANK[ack.status] <= RANK[delivery.status]) return { result: { advanced: false, status: delivery.status } };
+
+  const channel: DeliveryChannel = ack.via === 'websocket' ? 'websocket' : delivery.push_state === 'sent' ? 'push' : 'http';
+  await trx
+    .updateTable('tap_deliveries')
+    .set((eb) => ({
+      status: ack.status,
+      channel: delivery.channel ?? channel,
+      delivered_at: eb.fn.coalesce('delivered_at', eb.val(ack.at)),
+      seen_at: ack.status === 'seen' ? ack.at : null,
+      push_state: delivery.push_state === 'waiting' ? 'not_needed' : delivery.push_state,
+      push_due_at: delivery.push_state === 'waiting' ? null : undefined,
+    }))
+    .where('tap_id', '=', ack.tapId)
+    .where('device_id', '=', ack.deviceId)
+    .execute();
+
+  const tapAdvances = ack.status === 'seen' ? tap.seen_at === null : tap.delivered_at === null;
+  if (!tapAdvances) return { result: { advanced: true, status: ack.status } };
+  await trx
+    .updateTable('taps')
+    .set((eb) => ({
+      delivered_at: eb.fn.coalesce('delivered_at', eb.val(ack.at)),
+      ...(ack.status === 'seen' ? { seen_at: ack.at } : {}),
+    }))
+    .where('id', '=', ack.tapId)
+    .execute();
+  return {
+    result: { advanced: true, status: ack.status },
+    receipt: { senderId: tap.sender_id, tapId: ack.tapId, cursor: toCursor(tap.seq), status: ack.status, at: ack.at },
+  };
+}

@@ -1,0 +1,153 @@
+import type { Clock } from '../../clock.ts';
+import type { DatabaseHandle } from '../../db/database.ts';
+import { GroupCommit } from '../../db/group-commit.ts';
+import { AppError } from '../../errors.ts';
+import { notFound } from '../../http/error-handler.ts';
+import { uuidv7 } from '../../ids.ts';
+import type { Metrics } from '../../metrics.ts';
+import { enforceLimit, type RateLimiter } from '../../rate-limit.ts';
+import type { EventBus } from '../../realtime/events.ts';
+import type { Presence } from '../../realtime/presence.ts';
+import { toIsoOrNull } from '../../clock.ts';
+import { findDeliveries, findTap, findTaps, latestSeq } from './repo.ts';
+import type { ListTapsQuery, SendTapBody, TapDetail, TapPage, TapView } from './schemas.ts';
+import { toCursor, toTapView } from './view.ts';
+import { writeTapBatch, type TapDraft, type WrittenTap } from './writer.ts';
+
+export interface Sender {
+  userId: string;
+  deviceId: string;
+}
+
+/** Wakes the push side when a hand-off falls due (see push/dispatcher.ts). */
+export interface PushScheduler {
+  schedule(dueAt: number): void;
+}
+
+interface Deps {
+  database: DatabaseHandle;
+  clock: Clock;
+  bus: EventBus;
+  presence: Presence;
+  metrics: Metrics;
+  rateLimiter: RateLimiter;
+  pushScheduler: PushScheduler;
+  ackWindowMs: number;
+  tapsPerMinute: number;
+}
+
+export const SYNC_PAGE_SIZE = 200;
+
+/**
+ * Taps: sending (group-committed, so concurrent senders share one fsync),
+ * history, and the replay a reconnecting device asks for.
+ */
+export class TapService {
+  readonly #deps: Deps;
+  readonly #writer: GroupCommit<TapDraft, WrittenTap>;
+
+  constructor(deps: Deps) {
+    this.#deps = deps;
+    this.#writer = new GroupCommit<TapDraft, WrittenTap>((drafts) => writeTapBatch(deps.database, deps.presence, deps.ackWindowMs, drafts), {
+      onBatch: (size) => deps.metrics.tapBatchSize.observe(size),
+    });
+  }
+
+  /**
+   * Stores the tap (committed before this resolves), then announces it to
+   * both users' live devices. `created` is false for an idempotent retry.
+   */
+  async send(sender: Sender, input: SendTapBody, via: 'http' | 'websocket'): Promise<{ tap: TapView; created: boolean }> {
+    await enforceLimit(this.#deps.rateLimiter, this.#deps.metrics, {
+      name: 'taps',
+      key: sender.userId,
+      max: this.#deps.tapsPerMinute,
+      windowMs: 60_000,
+      message: 'Too many taps; slow down a little',
+    });
+    if (input.to === sender.userId) throw new AppError('NOT_PAIRED', 'You cannot send a tap to yourself');
+    const now = this.#deps.clock.now();
+    const written = await this.#writer.submit({
+      id: input.id ?? uuidv7(now),
+      clientChosenId: input.id !== undefined,
+      senderId: sender.userId,
+      senderDeviceId: sender.deviceId,
+      recipientId: input.to,
+      intensity: input.intensity,
+      pattern: input.pattern,
+      createdAt: now,
+    });
+    const tap = toTapView(written.row);
+    if (written.created) {
+      this.#deps.metrics.tapsCreated.inc({ via });
+      const event = { type: 'tap.created' as const, tap, originDeviceId: sender.deviceId };
+      this.#deps.bus.publish(tap.to, event);
+      this.#deps.bus.publish(tap.from, event);
+      if (written.pushDueAt !== undefined) this.#deps.pushScheduler.schedule(written.pushDueAt);
+    }
+    return { tap, created: written.created };
+  }
+
+  async list(userId: string, query: ListTapsQuery): Promise<TapPage> {
+    if (query.before !== undefined && query.after !== undefined) {
+      throw new AppError('INVALID_INPUT', 'Use either before (paging back) or after (catching up), not both');
+    }
+    const after = query.after === undefined ? undefined : Number(query.after);
+    const rows = await findTaps(this.#deps.database.db, {
+      userId,
+      withUser: query.with,
+      before: query.before === undefined ? undefined : Number(query.before),
+      after,
+      limit: query.limit + 1,
+    });
+    const hasMore = rows.length > query.limit;
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    let nextCursor: string | null;
+    if (after !== undefined) nextCursor = last ? toCursor(last.seq) : toCursor(after);
+    else nextCursor = hasMore && last ? toCursor(last.seq) : null;
+    return { taps: page.map(toTapView), nextCursor, hasMore };
+  }
+
+  /** Taps newer than `after`, oldest first: what a reconnecting device missed. */
+  async since(userId: string, after: number, limit = SYNC_PAGE_SIZE): Promise<{ taps: TapView[]; hasMore: boolean }> {
+    const rows = await findTaps(this.#deps.database.db, { userId, after, limit: limit + 1 });
+    return { taps: rows.slice(0, limit).map(toTapView), hasMore: rows.length > limit };
+  }
+
+  async latestCursor(userId: string): Promise<string> {
+    return toCursor(await latestSeq(this.#deps.database.db, userId));
+  }
+
+  /** One tap with its per-device delivery record; only its sender and recipient may see it. */
+  async detail(userId: string, tapId: string): Promise<TapDetail> {
+    const { db } = this.#deps.database;
+    const row = await findTap(db, tapId);
+    if (!row || (row.sender_id !== userId && row.recipient_id !== userId)) throw notFound('Tap');
+    const deliveries = await findDeliveries(db, tapId);
+    return {
+      tap: toTapView(row),
+      deliveries: deliveries.map((d) => ({
+        deviceId: d.device_id,
+        platform: d.platform,
+        status: d.status,
+        channel: d.channel,
+        deliveredAt: toIsoOrNull(d.delivered_at),
+        seenAt: toIsoOrNull(d.seen_at),
+        push: {
+          state: d.push_state,
+          trigger: d.push_trigger,
+          attempts: d.push_attempts,
+          lastReason: d.push_last_reason,
+          apnsId: d.push_apns_id,
+          sentAt: toIsoOrNull(d.push_sent_at),
+        },
+      })),
+    };
+  }
+
+  /** Waits for taps already accepted to be committed (graceful shutdown). */
+  drain(): Promise<void> {
+    return this.#writer.drain();
+  }
+}

@@ -1,0 +1,150 @@
+import websocket from '@fastify/websocket';
+import type { AppContext } from '../context.ts';
+import type { App } from '../http/app-type.ts';
+import { optionalAuth } from '../http/auth.ts';
+import { describeValidationError } from '../http/error-handler.ts';
+import { createAjv } from '../http/validation.ts';
+import { childLogger } from '../logger.ts';
+import { ClientConnection } from './connection.ts';
+import type { BusEvent } from './events.ts';
+import type { GatewayDeps, ParsedMessage } from './gateway-deps.ts';
+import { ClientMessages, CloseCodes, type ClientMessage, type ClientMessageType, type ServerMessage } from './protocol.ts';
+
+/** How long shutdown waits for clients to complete the close handshake. */
+const SHUTDOWN_DRAIN_MS = 2000;
+
+/**
+ * The WebSocket endpoint GET /v1/ws: upgrades, authenticates, and connects
+ * each socket to its user's events. One heartbeat timer serves every
+ * connection (per-socket timers would cost memory at tens of thousands).
+ */
+export async function registerGateway(app: App, ctx: AppContext): Promise<void> {
+  const deps = gatewayDeps(ctx);
+  let heartbeat: NodeJS.Timeout | undefined;
+
+  await app.register(websocket, {
+    options: { maxPayload: ctx.config.realtime.maxMessageBytes, perMessageDeflate: false },
+    preClose: async () => {
+      clearInterval(heartbeat);
+      await shutdown(ctx, app);
+    },
+  });
+
+  app.get(
+    '/v1/ws',
+    { websocket: true, onRequest: optionalAuth(ctx.services.auth), logLevel: 'warn' },
+    (socket, request) => {
+      const connection = new ClientConnection(socket, deps);
+      connection.start(request.principal ?? undefined);
+    },
+  );
+
+  heartbeat = setInterval(() => beat(ctx), ctx.config.realtime.heartbeatMs);
+  heartbeat.unref();
+  app.addHook('onClose', async () => clearInterval(heartbeat));
+}
+
+/**
+ * Each beat: drop the connections that did not answer the previous ping, and
+ * those whose access token expired without an in-band renewal; ping the rest.
+ */
+function beat(ctx: AppContext): void {
+  const now = ctx.clock.now();
+  for (const connection of ctx.connections.all()) {
+    if (!connection.alive) connection.terminate();
+    else if (connection.tokenExpiresAt <= now) connection.close(CloseCodes.TOKEN_EXPIRED);
+    else connection.ping();
+  }
+}
+
+/**
+ * Closes every socket with 1012 (service restart) so clients reconnect (to
+ * another instance) and sync; waits for the closing handshakes, then cuts off
+ * whoever did not answer.
+ */
+async function shutdown(ctx: AppContext, app: App): Promise<void> {
+  for (const connection of [...ctx.connections.all()]) connection.close(CloseCodes.RESTART);
+  const sockets = app.websocketServer.clients;
+  // Sockets still authenticating are not registered connections.
+  for (const socket of sockets) socket.close(CloseCodes.RESTART.code, CloseCodes.RESTART.reason);
+  const deadline = Date.now() + SHUTDOWN_DRAIN_MS;
+  while (sockets.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  for (const socket of sockets) socket.terminate();
+}
+
+function gatewayDeps(ctx: AppContext): GatewayDeps {
+  const logger = childLogger(ctx.logger, 'realtime');
+  const ajv = createAjv('strict');
+  const validators = Object.fromEntries(
+    Object.entries(ClientMessages).map(([type, schema]) => [type, ajv.compile(schema)]),
+  ) as Record<ClientMessageType, ReturnType<typeof ajv.compile>>;
+
+  const parse = (value: unknown): ParsedMessage => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, detail: 'A message is a JSON object with a "type"' };
+    const { type, ref } = value as { type?: unknown; ref?: unknown };
+    const safeRef = typeof ref === 'string' && ref.length <= 64 ? ref : undefined;
+    const validate = typeof type === 'string' && Object.hasOwn(validators, type) ? validators[type as ClientMessageType] : undefined;
+    if (!validate) return { ok: false, detail: `Unknown message type; expected one of: ${Object.keys(validators).join(', ')}`, ref: safeRef };
+    if (!validate(value)) {
+      const error = validate.errors?.[0];
+      const described = error ? describeValidationError('message', error) : { field: 'message', message: 'is invalid' };
+      return { ok: false, detail: `${described.field} ${described.message}`, ref: safeRef };
+    }
+    return { ok: true, message: value as ClientMessage };
+  };
+
+  // One serialisation per event, however many connections receive it.
+  const frames = new WeakMap<BusEvent, string>();
+  const frameOf = (event: BusEvent): string => {
+    let frame = frames.get(event);
+    if (frame === undefined) {
+      frame = JSON.stringify(toServerMessage(event));
+      frames.set(event, frame);
+    }
+    return frame;
+  };
+  const deliverOne = (connection: ClientConnection, event: BusEvent) => connection.deliver(event, () => frameOf(event));
+
+  const announcePresence = (userId: string, partners?: string[]) => {
+    void (async () => {
+      const ids = partners ?? (await ctx.services.pairing.partnerIds(userId));
+      // Evaluated now, not when the change happened: a quick connect and
+      // disconnect both announce the final state.
+      const online = ctx.connections.isUserOnline(userId);
+      for (const partner of ids) ctx.bus.publish(partner, { type: 'presence', userId, online });
+    })().catch((error: unknown) => logger.error({ err: error }, 'presence announcement failed'));
+  };
+
+  return {
+    config: ctx.config.realtime,
+    clock: ctx.clock,
+    logger,
+    metrics: ctx.metrics,
+    registry: ctx.connections,
+    auth: ctx.services.auth,
+    taps: ctx.services.taps,
+    acks: ctx.services.acks,
+    pairing: ctx.services.pairing,
+    parse,
+    subscribe: (connection) => ctx.bus.subscribe(connection.userId, (event) => deliverOne(connection, event)),
+    deliverOne,
+    announcePresence,
+  };
+}
+
+function toServerMessage(event: BusEvent): ServerMessage | undefined {
+  switch (event.type) {
+    case 'tap.created':
+      return { type: 'tap', tap: event.tap };
+    case 'tap.status':
+      return { type: 'tap.status', tapId: event.tapId, cursor: event.cursor, status: event.status, at: event.at };
+    case 'presence':
+      return { type: 'presence', userId: event.userId, online: event.online };
+    case 'pairing.created':
+      return { type: 'pairing.created', pairing: event.pairing };
+    case 'pairing.deleted':
+      return { type: 'pairing.deleted', pairingId: event.pairingId, partnerId: event.partnerId };
+    default:
+      return undefined;
+  }
+}
