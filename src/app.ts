@@ -78,6 +78,9 @@ function installJsonParser(app: App): void {
   });
 }
 
+/** Probes scraped every few seconds would drown the log. */
+const QUIET_ROUTES = new Set(['/health', '/metrics']);
+
 /** One line per request, with the route pattern (never a raw URL that may carry a pairing code). */
 function installRequestLogging(app: App, ctx: AppContext): void {
   app.addHook('onRequest', async (request, reply) => {
@@ -87,6 +90,7 @@ function installRequestLogging(app: App, ctx: AppContext): void {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     ctx.metrics.httpRequestDuration.observe({ method: request.method, route, status: reply.statusCode }, seconds);
-    request.log.info({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    const level = QUIET_ROUTES.has(route) ? 'debug' : 'info';
+    request.log[level]({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
 }

@@ -39,6 +39,8 @@ export const EnvSchema = Type.Object({
   WS_MESSAGES_PER_SECOND: Int(20, 1, 10_000, 'Sustained client message rate per connection'),
   WS_MESSAGE_BURST: Int(60, 1, 100_000, 'Client message burst per connection'),
   WS_MAX_BUFFERED_BYTES: Int(1_048_576, 1024, 268_435_456, 'Unsent bytes after which a slow consumer is dropped'),
+  WS_DRAIN_TIMEOUT_SECONDS: Int(5, 1, 120, 'How long a replay waits for a client to take what was sent before dropping it as too slow'),
+  WS_SYNC_MAX_TAPS: Int(1000, 10, 100_000, 'Taps one sync replays before answering hasMore'),
   WS_MAX_CONNECTIONS_PER_DEVICE: Int(2, 1, 100, 'Live sockets per device; the oldest is replaced'),
   WS_MAX_CONNECTIONS_PER_USER: Int(10, 1, 1000, 'Live sockets per user; the oldest is replaced'),
   SHUTDOWN_GRACE_SECONDS: Int(10, 1, 600, 'Time allowed to drain on SIGTERM'),
@@ -100,6 +102,8 @@ export interface Config {
     messagesPerSecond: number;
     messageBurst: number;
     maxBufferedBytes: number;
+    syncMaxTaps: number;
+    drainTimeoutMs: number;
     maxConnectionsPerDevice: number;
     maxConnectionsPerUser: number;
   };
@@ -169,6 +173,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       messagesPerSecond: env.WS_MESSAGES_PER_SECOND,
       messageBurst: env.WS_MESSAGE_BURST,
       maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+      syncMaxTaps: env.WS_SYNC_MAX_TAPS,
+      drainTimeoutMs: env.WS_DRAIN_TIMEOUT_SECONDS * 1000,
       maxConnectionsPerDevice: env.WS_MAX_CONNECTIONS_PER_DEVICE,
       maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
     },

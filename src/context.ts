@@ -115,9 +115,16 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
   });
   const acks = new AckService({ database, clock, bus, metrics });
   const accounts = new AccountService({ database, bus, devices, pairing });
-  const maintenance = new Maintenance({ database, clock, pairing, logger: childLogger(logger, 'jobs'), intervalMs: config.maintenanceIntervalMs });
+  const maintenance = new Maintenance({
+    database,
+    clock,
+    pairing,
+    logger: childLogger(logger, 'jobs'),
+    intervalMs: config.maintenanceIntervalMs,
+  });
 
-  if (!pushSender) pushLogger.info('push channel disabled: APNs is not configured (set APNS_KEY_ID, APNS_TEAM_ID, APNS_BUNDLE_ID and APNS_KEY_PATH)');
+  if (!pushSender)
+    pushLogger.info('push channel disabled: APNs is not configured (set APNS_KEY_ID, APNS_TEAM_ID, APNS_BUNDLE_ID and APNS_KEY_PATH)');
 
   return {
     config,

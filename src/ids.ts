@@ -21,5 +21,4 @@ export const randomToken = (bytes = 32): string => randomBytes(bytes).toString('
 
 export const sha256 = (value: string): string => createHash('sha256').update(value).digest('base64url');
 
-export const hmacSha256 = (key: string, value: string): string =>
-  createHmac('sha256', key).update(value).digest('base64url');
+export const hmacSha256 = (key: string, value: string): string => createHmac('sha256', key).update(value).digest('base64url');

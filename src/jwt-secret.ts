@@ -14,8 +14,7 @@ export const DEV_SECRET_FILE = 'jwt-secret.dev';
 export function resolveJwtSecret(config: Config): ResolvedConfig {
   if (config.auth.jwtSecret !== undefined) return config as ResolvedConfig;
   if (config.env === 'production') throw new Error('JWT_SECRET is required in production');
-  const dir =
-    config.database.kind === 'sqlite' && config.database.path !== ':memory:' ? dirname(config.database.path) : resolve('data');
+  const dir = config.database.kind === 'sqlite' && config.database.path !== ':memory:' ? dirname(config.database.path) : resolve('data');
   const file = join(dir, DEV_SECRET_FILE);
   let secret: string;
   try {

@@ -60,7 +60,12 @@ export function createMetrics() {
       labelNames: ['direction', 'type'] as const,
     }),
     wsCloses: new Counter({ ...r, name: 'navi_ws_closes_total', help: 'WebSocket closes by code', labelNames: ['code'] as const }),
-    rateLimited: new Counter({ ...r, name: 'navi_rate_limited_total', help: 'Requests refused by a rate limit', labelNames: ['limit'] as const }),
+    rateLimited: new Counter({
+      ...r,
+      name: 'navi_rate_limited_total',
+      help: 'Requests refused by a rate limit',
+      labelNames: ['limit'] as const,
+    }),
   };
 }
 

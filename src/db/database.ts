@@ -67,6 +67,10 @@ export async function migrateToLatest(handle: DatabaseHandle, logger: Logger): P
   const migrator = new Migrator({
     db: handle.db,
     provider: { getMigrations: async () => migrations(handle.dialect) },
+    // Kysely looks for its bookkeeping tables in every schema unless told
+    // which one; another schema's tables (a second environment in the same
+    // database) would be taken for ours.
+    ...(handle.dialect === 'postgres' ? { migrationTableSchema: await currentSchema(handle.db) } : {}),
   });
   const { error, results } = await migrator.migrateToLatest();
   for (const result of results ?? []) {
@@ -74,4 +78,11 @@ export async function migrateToLatest(handle: DatabaseHandle, logger: Logger): P
     if (result.status === 'Error') logger.error({ migration: result.migrationName }, 'migration failed');
   }
   if (error) throw error instanceof Error ? error : new Error(String(error));
+}
+
+async function currentSchema(db: Db): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (!schema) throw new Error('PostgreSQL has no current schema: check search_path');
+  return schema;
 }

@@ -60,7 +60,10 @@ export function toProblem(error: unknown): Problem {
   }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) {
-    const detail = fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'Body is not valid JSON' : (fastifyError.message ?? '');
+    const detail =
+      fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError
+        ? 'Body is not valid JSON'
+        : (fastifyError.message ?? '');
     return { code: mapped, detail };
   }
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) {
@@ -73,7 +76,8 @@ export function toProblem(error: unknown): Problem {
   if (status === 404) return { code: 'NOT_FOUND', detail: 'Not found' };
   if (status === 429) return { code: 'RATE_LIMITED', detail: 'Too many requests' };
   if (status === 413) return { code: 'PAYLOAD_TOO_LARGE', detail: 'Body too large' };
-  if (status !== undefined && status >= 400 && status < 500) return { code: 'INVALID_INPUT', detail: fastifyError.message ?? 'Bad request' };
+  if (status !== undefined && status >= 400 && status < 500)
+    return { code: 'INVALID_INPUT', detail: fastifyError.message ?? 'Bad request' };
   if (status === 503) return { code: 'SERVICE_UNAVAILABLE', detail: 'Service unavailable' };
   return { code: 'INTERNAL_ERROR', detail: 'Something went wrong on our side; it has been logged' };
 }

@@ -4,8 +4,7 @@ import { ERROR_CATALOG, type ErrorCode } from '../errors.ts';
 /** Building blocks shared by the route schemas of every feature. */
 export const Uuid = (description?: string) => Type.String({ format: 'uuid', description });
 export const Timestamp = (description?: string) => Type.String({ format: 'date-time', description });
-export const NullableTimestamp = (description?: string) =>
-  Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description });
+export const NullableTimestamp = (description?: string) => Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description });
 export const Cursor = (description = 'Opaque position in the tap log; compare only for equality, never do arithmetic on it') =>
   Type.String({ pattern: '^[0-9]{1,16}$', description });
 

@@ -1,13 +1,13 @@
 import type { RawData, WebSocket } from 'ws';
 import { AppError, isAppError, type ErrorCode } from '../errors.ts';
 import type { TapView } from '../modules/taps/schemas.ts';
+import { SYNC_PAGE_SIZE } from '../modules/taps/service.ts';
 import type { BusEvent } from './events.ts';
 import type { GatewayDeps } from './gateway-deps.ts';
 import { CloseCodes, type ClientMessage, type CloseCode, type ServerMessage } from './protocol.ts';
 import type { RegisteredConnection } from './registry.ts';
 
-/** A sync replays at most this many taps before answering hasMore: true. */
-export const MAX_SYNC_TAPS = 1000;
+const CLOSE_HANDSHAKE_MS = 5000;
 
 type State = 'authenticating' | 'opening' | 'open' | 'closed';
 
@@ -43,6 +43,13 @@ export class ClientConnection implements RegisteredConnection {
   #early: BusEvent[] | undefined;
   /** Live taps held back while a sync replays. */
   #heldBack: TapView[] | undefined;
+  #syncs: Promise<void> = Promise.resolve();
+  /**
+   * The newest cursor a replay carried. A tap commits before it is announced,
+   * so a replay may already have carried a tap whose live event comes later:
+   * live taps at or below this cursor are not sent again.
+   */
+  #replayedUpTo = 0;
 
   constructor(socket: WebSocket, deps: GatewayDeps) {
     this.#socket = socket;
@@ -56,10 +63,14 @@ export class ClientConnection implements RegisteredConnection {
     socket.on('close', (code) => this.#closed(code));
   }
 
-  /** With a principal from the upgrade's Authorization header, or waiting for an auth message. */
-  start(principal: Authenticated | undefined): void {
+  /**
+   * With a principal from the upgrade's Authorization header, or waiting for
+   * an auth message. With a cursor, the device's missed taps are replayed
+   * right after hello, before any live tap.
+   */
+  start(principal: Authenticated | undefined, resumeFrom: string | undefined): void {
     if (principal) {
-      void this.#open(principal);
+      void this.#open(principal, resumeFrom);
       return;
     }
     this.#authTimer = setTimeout(() => this.close(CloseCodes.AUTH_FAILED, 'no auth message in time'), this.#deps.config.authTimeoutMs);
@@ -75,9 +86,9 @@ export class ClientConnection implements RegisteredConnection {
     this.#cleanup(close.code);
     const reason = detail ? `${close.reason}: ${detail}`.slice(0, 120) : close.reason;
     this.#socket.close(close.code, reason);
-    // A peer that never completes the closing handshake (or whose buffer is
-    // full, for a slow consumer) is cut off.
-    setTimeout(() => this.#socket.terminate(), close === CloseCodes.SLOW_CONSUMER ? 1000 : 5000).unref();
+    // A peer that never completes the closing handshake is cut off. A slow
+    // consumer gets the same time to drain its backlog and read the close code.
+    setTimeout(() => this.#socket.terminate(), CLOSE_HANDSHAKE_MS).unref();
   }
 
   terminate(): void {
@@ -101,6 +112,7 @@ export class ClientConnection implements RegisteredConnection {
       case 'tap.created':
         // The device that sent the tap has its answer (tap.sent or the HTTP response).
         if (event.tap.from === this.userId && event.originDeviceId === this.deviceId) return;
+        if (Number(event.tap.cursor) <= this.#replayedUpTo) return;
         if (this.#heldBack) this.#heldBack.push(event.tap);
         else this.#sendRaw(frame(), 'tap');
         return;
@@ -125,7 +137,7 @@ export class ClientConnection implements RegisteredConnection {
     this.#deps.metrics.wsMessages.inc({ direction: 'out', type });
   }
 
-  async #open(principal: Authenticated): Promise<void> {
+  async #open(principal: Authenticated, resumeFrom: string | undefined): Promise<void> {
     clearTimeout(this.#authTimer);
     this.#state = 'opening';
     this.#inbox = [];
@@ -143,6 +155,7 @@ export class ClientConnection implements RegisteredConnection {
       this.#early = [];
       this.#unsubscribe = this.#deps.subscribe(this);
       this.#state = 'open';
+      if (resumeFrom !== undefined) this.#heldBack = [];
       this.#deps.metrics.wsConnections.inc();
       this.send({
         type: 'hello',
@@ -157,6 +170,7 @@ export class ClientConnection implements RegisteredConnection {
       this.#early = undefined;
       for (const event of early) this.#deps.deliverOne(this, event);
       if (cameOnline) this.#deps.announcePresence(this.userId, partners);
+      if (resumeFrom !== undefined) void this.#queueSync(Number(resumeFrom), undefined).catch(() => undefined);
       const inbox = this.#inbox;
       this.#inbox = undefined;
       for (const data of inbox) this.#onMessage(data, false);
@@ -198,7 +212,7 @@ export class ClientConnection implements RegisteredConnection {
       if (message.type !== 'auth') throw new AppError('UNAUTHORIZED', 'Authenticate first: {"type":"auth","token":"<access token>"}');
       try {
         const principal = await this.#deps.auth.authenticate(message.token);
-        await this.#open(principal);
+        await this.#open(principal, message.cursor);
       } catch (error) {
         this.close(CloseCodes.AUTH_FAILED, isAppError(error) ? error.message : undefined);
       }
@@ -229,22 +243,32 @@ export class ClientConnection implements RegisteredConnection {
         await this.#deps.acks.ack(me, message.tapId, message.status, 'websocket');
         return;
       case 'sync':
-        return this.#sync(Number(message.after), message.ref);
+        return this.#queueSync(Number(message.after), message.ref);
       case 'ping':
         this.send({ type: 'pong', ref: message.ref });
         return;
     }
   }
 
+  /** Syncs on one connection run one after another, each with its own cut-over. */
+  #queueSync(after: number, ref: string | undefined): Promise<void> {
+    const run = this.#syncs.then(() => this.#sync(after, ref));
+    this.#syncs = run.catch(() => undefined);
+    return run;
+  }
+
   async #sync(after: number, ref: string | undefined): Promise<void> {
-    if (this.#heldBack) throw new AppError('INVALID_INPUT', 'A sync is already running on this connection');
-    this.#heldBack = [];
+    if (this.#state !== 'open') return;
+    // Already holding back when the replay was asked for at connect time.
+    this.#heldBack ??= [];
     let cursor = after;
     let hasMore = true;
     try {
       let sent = 0;
-      while (hasMore && sent < MAX_SYNC_TAPS && this.#state === 'open') {
-        const page = await this.#deps.taps.since(this.userId, cursor);
+      const max = this.#deps.config.syncMaxTaps;
+      while (hasMore && sent < max && this.#state === 'open') {
+        if (!(await this.#drained())) return this.close(CloseCodes.SLOW_CONSUMER);
+        const page = await this.#deps.taps.since(this.userId, cursor, Math.min(SYNC_PAGE_SIZE, max - sent));
         for (const tap of page.taps) this.send({ type: 'tap', tap });
         sent += page.taps.length;
         cursor = Number(page.taps.at(-1)?.cursor ?? cursor);
@@ -252,11 +276,26 @@ export class ClientConnection implements RegisteredConnection {
       }
       this.send({ type: 'sync.done', cursor: String(cursor), hasMore, ref });
     } finally {
+      this.#replayedUpTo = Math.max(this.#replayedUpTo, cursor);
       const held = this.#heldBack;
       this.#heldBack = undefined;
       // Cut over: what arrived live during the replay, minus what it carried.
-      for (const tap of held) if (Number(tap.cursor) > cursor) this.send({ type: 'tap', tap });
+      for (const tap of held) if (Number(tap.cursor) > this.#replayedUpTo) this.send({ type: 'tap', tap });
     }
+  }
+
+  /**
+   * A replay respects backpressure: it waits for the client to take what was
+   * sent, and drops a client that cannot take anything for too long.
+   */
+  async #drained(): Promise<boolean> {
+    const threshold = this.#deps.config.maxBufferedBytes / 2;
+    const deadline = performance.now() + this.#deps.config.drainTimeoutMs;
+    while (this.#socket.bufferedAmount > threshold) {
+      if (this.#state !== 'open' || performance.now() > deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return this.#state === 'open';
   }
 
   #error(code: ErrorCode, detail: string, ref?: string, tapId?: string): void {

@@ -8,7 +8,7 @@ import { childLogger } from '../logger.ts';
 import { ClientConnection } from './connection.ts';
 import type { BusEvent } from './events.ts';
 import type { GatewayDeps, ParsedMessage } from './gateway-deps.ts';
-import { ClientMessages, CloseCodes, type ClientMessage, type ClientMessageType, type ServerMessage } from './protocol.ts';
+import { ClientMessages, CloseCodes, ConnectQuery, type ClientMessage, type ClientMessageType, type ServerMessage } from './protocol.ts';
 
 /** How long shutdown waits for clients to complete the close handshake. */
 const SHUTDOWN_DRAIN_MS = 2000;
@@ -20,10 +20,22 @@ const SHUTDOWN_DRAIN_MS = 2000;
  */
 export async function registerGateway(app: App, ctx: AppContext): Promise<void> {
   const deps = gatewayDeps(ctx);
-  let heartbeat: NodeJS.Timeout | undefined;
+  const heartbeat = setInterval(() => beat(ctx), ctx.config.realtime.heartbeatMs);
+  heartbeat.unref();
 
   await app.register(websocket, {
     options: { maxPayload: ctx.config.realtime.maxMessageBytes, perMessageDeflate: false },
+    // Protocol errors are the client's (an oversized frame, a bad opcode): ws
+    // has already closed with the right code (1009, 1002), so only note it.
+    errorHandler: (error, socket) => {
+      const code = (error as { code?: string }).code;
+      if (code?.startsWith('WS_ERR_')) {
+        ctx.logger.info({ code }, 'websocket protocol error');
+        return;
+      }
+      ctx.logger.error({ err: error }, 'websocket error');
+      socket.terminate();
+    },
     preClose: async () => {
       clearInterval(heartbeat);
       await shutdown(ctx, app);
@@ -32,15 +44,13 @@ export async function registerGateway(app: App, ctx: AppContext): Promise<void> 
 
   app.get(
     '/v1/ws',
-    { websocket: true, onRequest: optionalAuth(ctx.services.auth), logLevel: 'warn' },
+    { websocket: true, onRequest: optionalAuth(ctx.services.auth), schema: { querystring: ConnectQuery } },
     (socket, request) => {
       const connection = new ClientConnection(socket, deps);
-      connection.start(request.principal ?? undefined);
+      connection.start(request.principal ?? undefined, request.query.cursor);
     },
   );
 
-  heartbeat = setInterval(() => beat(ctx), ctx.config.realtime.heartbeatMs);
-  heartbeat.unref();
   app.addHook('onClose', async () => clearInterval(heartbeat));
 }
 
@@ -75,16 +85,19 @@ async function shutdown(ctx: AppContext, app: App): Promise<void> {
 function gatewayDeps(ctx: AppContext): GatewayDeps {
   const logger = childLogger(ctx.logger, 'realtime');
   const ajv = createAjv('strict');
-  const validators = Object.fromEntries(
-    Object.entries(ClientMessages).map(([type, schema]) => [type, ajv.compile(schema)]),
-  ) as Record<ClientMessageType, ReturnType<typeof ajv.compile>>;
+  const validators = Object.fromEntries(Object.entries(ClientMessages).map(([type, schema]) => [type, ajv.compile(schema)])) as Record<
+    ClientMessageType,
+    ReturnType<typeof ajv.compile>
+  >;
 
   const parse = (value: unknown): ParsedMessage => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, detail: 'A message is a JSON object with a "type"' };
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return { ok: false, detail: 'A message is a JSON object with a "type"' };
     const { type, ref } = value as { type?: unknown; ref?: unknown };
     const safeRef = typeof ref === 'string' && ref.length <= 64 ? ref : undefined;
     const validate = typeof type === 'string' && Object.hasOwn(validators, type) ? validators[type as ClientMessageType] : undefined;
-    if (!validate) return { ok: false, detail: `Unknown message type; expected one of: ${Object.keys(validators).join(', ')}`, ref: safeRef };
+    if (!validate)
+      return { ok: false, detail: `Unknown message type; expected one of: ${Object.keys(validators).join(', ')}`, ref: safeRef };
     if (!validate(value)) {
       const error = validate.errors?.[0];
       const described = error ? describeValidationError('message', error) : { field: 'message', message: 'is invalid' };

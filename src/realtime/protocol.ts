@@ -8,15 +8,22 @@ import { AckStatusSchema, IntensitySchema, PatternSchema, TapSchema } from '../m
  * The WebSocket protocol, as schemas. The server validates every client
  * message against these, and docs/asyncapi.json is generated from them.
  */
-const Ref = Type.Optional(
-  Type.String({ minLength: 1, maxLength: 64, description: 'Client-chosen correlation id, echoed in the reply' }),
-);
+const Ref = Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Client-chosen correlation id, echoed in the reply' }));
 const strict = { additionalProperties: false } as const;
 
 export const ClientMessages = {
   auth: Type.Object(
-    { type: Type.Literal('auth'), token: Type.String({ minLength: 1, maxLength: 4096 }), ref: Ref },
-    { ...strict, title: 'auth', description: 'Authenticate (first message, when no Authorization header was sent) or renew the access token in-band' },
+    {
+      type: Type.Literal('auth'),
+      token: Type.String({ minLength: 1, maxLength: 4096 }),
+      cursor: Type.Optional(Cursor('First authentication only: replay the taps after this cursor before any live tap')),
+      ref: Ref,
+    },
+    {
+      ...strict,
+      title: 'auth',
+      description: 'Authenticate (first message, when no Authorization header was sent) or renew the access token in-band',
+    },
   ),
   'tap.send': Type.Object(
     {
@@ -37,7 +44,10 @@ export const ClientMessages = {
     { type: Type.Literal('sync'), after: Cursor('The newest cursor this device holds; "0" for everything'), ref: Ref },
     { ...strict, title: 'sync', description: 'Replay every tap newer than the cursor, in order, then sync.done' },
   ),
-  ping: Type.Object({ type: Type.Literal('ping'), ref: Ref }, { ...strict, title: 'ping', description: 'Application-level ping; answered by pong' }),
+  ping: Type.Object(
+    { type: Type.Literal('ping'), ref: Ref },
+    { ...strict, title: 'ping', description: 'Application-level ping; answered by pong' },
+  ),
 } as const;
 
 export type ClientMessageType = keyof typeof ClientMessages;
@@ -63,7 +73,12 @@ export const ServerMessages = {
     { title: 'tap', description: 'A tap to or from you (live, or replayed by sync). Play it only if tap.to is you; ack it.' },
   ),
   'tap.sent': Type.Object(
-    { type: Type.Literal('tap.sent'), tap: TapSchema, created: Type.Boolean({ description: 'False for a resend of an existing id' }), ref: Ref },
+    {
+      type: Type.Literal('tap.sent'),
+      tap: TapSchema,
+      created: Type.Boolean({ description: 'False for a resend of an existing id' }),
+      ref: Ref,
+    },
     { title: 'tap.sent', description: 'Reply to tap.send: the tap is stored' },
   ),
   'tap.status': Type.Object(
@@ -88,7 +103,10 @@ export const ServerMessages = {
     },
     { title: 'sync.done' },
   ),
-  'auth.ok': Type.Object({ type: Type.Literal('auth.ok'), tokenExpiresAt: Timestamp(), ref: Ref }, { title: 'auth.ok', description: 'Reply to an in-band token renewal' }),
+  'auth.ok': Type.Object(
+    { type: Type.Literal('auth.ok'), tokenExpiresAt: Timestamp(), ref: Ref },
+    { title: 'auth.ok', description: 'Reply to an in-band token renewal' },
+  ),
   pong: Type.Object({ type: Type.Literal('pong'), ref: Ref }, { title: 'pong' }),
   error: Type.Object(
     {
@@ -119,3 +137,9 @@ export const CloseCodes = {
   ACCOUNT_DELETED: { code: 4410, reason: 'account deleted' },
 } as const;
 export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
+
+/** Query string of the upgrade request. */
+export const ConnectQuery = Type.Object(
+  { cursor: Type.Optional(Cursor('Replay the taps after this cursor right after hello, before any live tap (then sync.done)')) },
+  { additionalProperties: false },
+);

@@ -30,7 +30,8 @@ export class ConnectionRegistry<C extends RegisteredConnection = RegisteredConne
   add(connection: C): { evicted: C[]; cameOnline: boolean } {
     const evicted: C[] = [];
     const deviceSet = this.#byDevice.get(connection.deviceId);
-    if (deviceSet && deviceSet.size >= this.#limits.maxPerDevice) evicted.push(...oldest(deviceSet, deviceSet.size - this.#limits.maxPerDevice + 1));
+    if (deviceSet && deviceSet.size >= this.#limits.maxPerDevice)
+      evicted.push(...oldest(deviceSet, deviceSet.size - this.#limits.maxPerDevice + 1));
     const userSet = this.#byUser.get(connection.userId);
     if (userSet) {
       const remaining = [...userSet].filter((c) => !evicted.includes(c));

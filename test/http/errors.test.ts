@@ -49,13 +49,27 @@ describe('bad input gets a problem document, never a crash', () => {
 
   test('missing and unknown fields, unknown enum values', async () => {
     assertProblem(await postTap({ to: sam.userId, intensity: 'light' }), 400, 'INVALID_INPUT', /body\.pattern is required/);
-    assertProblem(await postTap({ to: sam.userId, intensity: 'light', pattern: 'single', admin: true }), 400, 'INVALID_INPUT', /body\.admin is not a known field/);
-    assertProblem(await postTap({ to: sam.userId, intensity: 'extreme', pattern: 'single' }), 400, 'INVALID_INPUT', /light, medium, strong/);
+    assertProblem(
+      await postTap({ to: sam.userId, intensity: 'light', pattern: 'single', admin: true }),
+      400,
+      'INVALID_INPUT',
+      /body\.admin is not a known field/,
+    );
+    assertProblem(
+      await postTap({ to: sam.userId, intensity: 'extreme', pattern: 'single' }),
+      400,
+      'INVALID_INPUT',
+      /light, medium, strong/,
+    );
     assertProblem(await postTap({ id: 'not-a-uuid', to: sam.userId, intensity: 'light', pattern: 'single' }), 400, 'INVALID_INPUT', /uuid/);
   });
 
   test('oversized bodies get 413', async () => {
-    assertProblem(await postTap({ to: sam.userId, intensity: 'light', pattern: 'single', pad: 'x'.repeat(10_000) }), 413, 'PAYLOAD_TOO_LARGE');
+    assertProblem(
+      await postTap({ to: sam.userId, intensity: 'light', pattern: 'single', pad: 'x'.repeat(10_000) }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
   });
 
   test('non-JSON bodies get 415', async () => {
@@ -88,7 +102,7 @@ describe('bad input gets a problem document, never a crash', () => {
     assert.match(String(hostile.headers['x-request-id']), /^[0-9a-f-]{36}$/);
   });
 
-  test('another user\'s device cannot be removed (404, and it keeps working)', async () => {
+  test("another user's device cannot be removed (404, and it keeps working)", async () => {
     const r = await sam.request('DELETE', `/v1/devices/${alex.deviceId}`);
     assertProblem(r, 404, 'NOT_FOUND');
     assert.equal((await alex.request('GET', '/v1/me')).statusCode, 200);

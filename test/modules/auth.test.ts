@@ -87,7 +87,10 @@ describe('accounts and tokens', () => {
     assert.equal(problemOf(after).code, 'INVALID_TOKEN');
     assert.equal((await refresh(watch.refreshToken)).statusCode, 401);
     const me = (await phone.request('GET', '/v1/me')).json();
-    assert.deepEqual(me.devices.map((d: { id: string }) => d.id), [phone.deviceId]);
+    assert.deepEqual(
+      me.devices.map((d: { id: string }) => d.id),
+      [phone.deviceId],
+    );
   });
 
   test('access tokens expire after their lifetime', async () => {
@@ -109,14 +112,22 @@ describe('accounts and tokens', () => {
     const none = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
     const cases: Array<[string, string | undefined, string]> = [
       ['tampered payload', `${header}.${forged}.${signature}`, 'INVALID_TOKEN'],
-      ['signed with another key', `${header}.${payload}.${sign(`${header}.${payload}`, 'another-secret-that-is-long-enough!!')}`, 'INVALID_TOKEN'],
+      [
+        'signed with another key',
+        `${header}.${payload}.${sign(`${header}.${payload}`, 'another-secret-that-is-long-enough!!')}`,
+        'INVALID_TOKEN',
+      ],
       ['alg none', `${none}.${payload}.`, 'INVALID_TOKEN'],
       ['refresh token as access token', user.refreshToken, 'INVALID_TOKEN'],
       ['garbage', 'not-a-token', 'INVALID_TOKEN'],
       ['no token', undefined, 'UNAUTHORIZED'],
     ];
     for (const [name, token, code] of cases) {
-      const response = await t.app.inject({ method: 'GET', url: '/v1/me', headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+      const response = await t.app.inject({
+        method: 'GET',
+        url: '/v1/me',
+        headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      });
       assert.equal(response.statusCode, 401, name);
       assert.equal(problemOf(response).code, code, name);
       assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8', name);

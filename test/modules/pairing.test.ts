@@ -38,7 +38,10 @@ describe('pairing', () => {
     assert.equal(pairing.partner.userId, alex.userId);
     assert.equal(pairing.partner.displayName, 'Alex');
     const alexView = (await alex.request('GET', '/v1/pairings')).json();
-    assert.deepEqual(alexView.pairings.map((p: { id: string; partner: { userId: string } }) => [p.id, p.partner.userId]), [[pairing.id, sam.userId]]);
+    assert.deepEqual(
+      alexView.pairings.map((p: { id: string; partner: { userId: string } }) => [p.id, p.partner.userId]),
+      [[pairing.id, sam.userId]],
+    );
     const status = (await alex.request('GET', `/v1/pairing-codes/${code}`)).json();
     assert.equal(status.status, 'used');
     assert.equal(status.pairing.id, pairing.id);

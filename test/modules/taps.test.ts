@@ -4,7 +4,17 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { addDevice, pair, problemOf, sendTap, signUp, type User } from '../support/clients.ts';
 
-type Tap = { id: string; cursor: string; from: string; to: string; intensity: string; pattern: string; status: string; deliveredAt: string | null; seenAt: string | null };
+type Tap = {
+  id: string;
+  cursor: string;
+  from: string;
+  to: string;
+  intensity: string;
+  pattern: string;
+  status: string;
+  deliveredAt: string | null;
+  seenAt: string | null;
+};
 type Page = { taps: Tap[]; nextCursor: string | null; hasMore: boolean };
 
 describe('taps', () => {
@@ -30,7 +40,10 @@ describe('taps', () => {
     assert.equal(tap.status, 'sent');
     assert.match(tap.cursor, /^\d+$/);
     const history = (await sam.request('GET', '/v1/taps')).json<Page>();
-    assert.deepEqual(history.taps.map((x) => x.id), [tap.id]);
+    assert.deepEqual(
+      history.taps.map((x) => x.id),
+      [tap.id],
+    );
   });
 
   test('taps only go to partners: a stranger, yourself and an ex are NOT_PAIRED', async () => {
@@ -89,23 +102,41 @@ describe('taps', () => {
     const joTap = (await sendTap(jo, sam)) as Tap;
 
     const page1 = (await sam.request('GET', '/v1/taps?limit=3')).json<Page>();
-    assert.deepEqual(page1.taps.map((x) => x.id), [joTap.id, sent[6]!.id, sent[5]!.id]);
+    assert.deepEqual(
+      page1.taps.map((x) => x.id),
+      [joTap.id, sent[6]!.id, sent[5]!.id],
+    );
     assert.equal(page1.hasMore, true);
     const page2 = (await sam.request('GET', `/v1/taps?limit=3&before=${page1.nextCursor}`)).json<Page>();
-    assert.deepEqual(page2.taps.map((x) => x.id), [sent[4]!.id, sent[3]!.id, sent[2]!.id]);
+    assert.deepEqual(
+      page2.taps.map((x) => x.id),
+      [sent[4]!.id, sent[3]!.id, sent[2]!.id],
+    );
     const page3 = (await sam.request('GET', `/v1/taps?limit=3&before=${page2.nextCursor}`)).json<Page>();
-    assert.deepEqual(page3.taps.map((x) => x.id), [sent[1]!.id, sent[0]!.id]);
+    assert.deepEqual(
+      page3.taps.map((x) => x.id),
+      [sent[1]!.id, sent[0]!.id],
+    );
     assert.equal(page3.nextCursor, null);
     assert.equal(page3.hasMore, false);
 
     const withAlex = (await sam.request('GET', `/v1/taps?with=${alex.userId}&limit=100`)).json<Page>();
-    assert.deepEqual(withAlex.taps.map((x) => x.id), sent.map((x) => x.id).reverse());
+    assert.deepEqual(
+      withAlex.taps.map((x) => x.id),
+      sent.map((x) => x.id).reverse(),
+    );
 
     const caughtUp = (await sam.request('GET', `/v1/taps?after=${sent[4]!.cursor}&limit=2`)).json<Page>();
-    assert.deepEqual(caughtUp.taps.map((x) => x.id), [sent[5]!.id, sent[6]!.id]);
+    assert.deepEqual(
+      caughtUp.taps.map((x) => x.id),
+      [sent[5]!.id, sent[6]!.id],
+    );
     assert.equal(caughtUp.hasMore, true);
     const rest = (await sam.request('GET', `/v1/taps?after=${caughtUp.nextCursor}&limit=2`)).json<Page>();
-    assert.deepEqual(rest.taps.map((x) => x.id), [joTap.id]);
+    assert.deepEqual(
+      rest.taps.map((x) => x.id),
+      [joTap.id],
+    );
     const nothing = (await sam.request('GET', `/v1/taps?after=${rest.nextCursor}`)).json<Page>();
     assert.deepEqual(nothing, { taps: [], nextCursor: rest.nextCursor, hasMore: false });
 
@@ -161,7 +192,9 @@ describe('taps', () => {
     alex = await signUp(t);
     sam = await signUp(t);
     await pair(alex, sam);
-    const results = await Promise.all(Array.from({ length: 7 }, () => alex.request('POST', '/v1/taps', { to: sam.userId, intensity: 'light', pattern: 'single' })));
+    const results = await Promise.all(
+      Array.from({ length: 7 }, () => alex.request('POST', '/v1/taps', { to: sam.userId, intensity: 'light', pattern: 'single' })),
+    );
     assert.deepEqual(results.map((r) => r.statusCode).sort(), [201, 201, 201, 201, 201, 429, 429]);
   });
 });

@@ -38,7 +38,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   config.database = database.config;
   config.auth.jwtSecret = options.jwtSecret ?? randomBytes(32).toString('base64url');
   options.configure?.(config);
-  const ctx = await createContext(config, options);
+  const ctx = await database.whileMigrating(() => createContext(config, options));
   const app = await buildApp(ctx);
   await ctx.start();
   let url = '';

@@ -28,7 +28,10 @@ export function asUser(t: TestApp, session: Session): User {
 }
 
 /** Registers a new user with its first device. */
-export async function signUp(t: TestApp, options: { platform?: 'ios' | 'watchos' | 'web'; name?: string; displayName?: string } = {}): Promise<User> {
+export async function signUp(
+  t: TestApp,
+  options: { platform?: 'ios' | 'watchos' | 'web'; name?: string; displayName?: string } = {},
+): Promise<User> {
   const response = await t.app.inject({
     method: 'POST',
     url: '/v1/auth/register',
@@ -73,6 +76,13 @@ export async function sendTap(from: User, to: User, extra: Partial<TapBody> = {}
 }
 
 /** Asserts the response is a problem document with this status and code. */
-export function problemOf(response: LightMyRequestResponse): { status: number; code: string; detail: string; requestId: string; title: string; type: string } {
+export function problemOf(response: LightMyRequestResponse): {
+  status: number;
+  code: string;
+  detail: string;
+  requestId: string;
+  title: string;
+  type: string;
+} {
   return response.json();
 }

@@ -12,34 +12,55 @@ import { loadConfig, type DatabaseConfig } from '../../src/config.ts';
  */
 export interface TestDatabase {
   config: DatabaseConfig;
+  /** Runs `work` (which migrates) so that no schema is dropped meanwhile (see below). */
+  whileMigrating<T>(work: () => Promise<T>): Promise<T>;
   drop(): Promise<void>;
 }
 
+/**
+ * Kysely's migrator introspects every schema of the database; a schema that
+ * another test process drops at that moment makes the introspection fail.
+ * Migrations hold this advisory lock shared, drops hold it exclusively.
+ */
+const SCHEMA_CHURN_LOCK = 7_346_002;
+
 export const testsUsePostgres = (): boolean => loadConfig().database.kind === 'postgres';
+
+async function withAdmin<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
 
 export async function createTestDatabase(): Promise<TestDatabase> {
   const base = loadConfig().database;
   if (base.kind === 'postgres') {
     const schema = `t_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: base.url });
-    await admin.connect();
-    await admin.query(`create schema ${schema}`);
-    await admin.end();
+    await withAdmin(base.url, (admin) => admin.query(`create schema ${schema}`));
     const url = new URL(base.url);
     url.searchParams.set('options', `-c search_path=${schema}`);
     return {
       config: { kind: 'postgres', url: url.toString() },
-      async drop() {
-        const client = new pg.Client({ connectionString: base.url });
-        await client.connect();
-        await client.query(`drop schema if exists ${schema} cascade`);
-        await client.end();
-      },
+      whileMigrating: (work) =>
+        withAdmin(base.url, async (admin) => {
+          await admin.query('select pg_advisory_lock_shared($1)', [SCHEMA_CHURN_LOCK]);
+          return work();
+        }),
+      drop: () =>
+        withAdmin(base.url, async (admin) => {
+          await admin.query('select pg_advisory_lock($1)', [SCHEMA_CHURN_LOCK]);
+          await admin.query(`drop schema if exists ${schema} cascade`);
+        }),
     };
   }
   const dir = mkdtempSync(join(tmpdir(), 'navi-test-'));
   return {
     config: { kind: 'sqlite', path: join(dir, 'navi.db') },
+    whileMigrating: (work) => work(),
     async drop() {
       rmSync(dir, { recursive: true, force: true });
     },

@@ -11,6 +11,7 @@ export class WsClient {
   readonly frames: Frame[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   #waiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void; from: number }> = [];
+  #listeners: Array<(frame: Frame) => void> = [];
 
   private constructor(socket: WebSocket) {
     this.socket = socket;
@@ -18,6 +19,7 @@ export class WsClient {
     socket.on('message', (data) => {
       const frame = JSON.parse(data.toString()) as Frame;
       this.frames.push(frame);
+      for (const listener of this.#listeners) listener(frame);
       this.#waiters = this.#waiters.filter((w) => {
         if (this.frames.length - 1 >= w.from && w.match(frame)) {
           w.resolve(frame);
@@ -39,6 +41,12 @@ export class WsClient {
     });
     if (token && options.waitForHello !== false) await client.next('hello');
     return client;
+  }
+
+  /** Calls `listener` for every frame, those already received first. */
+  onFrame(listener: (frame: Frame) => void): void {
+    for (const frame of this.frames) listener(frame);
+    this.#listeners.push(listener);
   }
 
   send(message: unknown): void {
@@ -74,7 +82,8 @@ export class WsClient {
 
   #wait(match: (f: Frame) => boolean, from: number, timeoutMs: number, what: string): Promise<Frame> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.frames.map((f) => f.type))}`)), timeoutMs);
+      const recent = () => `${this.frames.length} frames, the last: ${JSON.stringify(this.frames.slice(-5).map((f) => f.type))}`;
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; got ${recent()}`)), timeoutMs);
       this.#waiters.push({
         match,
         from,

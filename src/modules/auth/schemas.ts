@@ -4,16 +4,10 @@ import { Timestamp, Uuid } from '../../http/schemas.ts';
 export const PlatformSchema = Type.Enum(['ios', 'watchos', 'web'], { description: 'What kind of device this is' });
 export const DeviceName = Type.String({ minLength: 1, maxLength: 64, description: 'Shown to the user, e.g. "Sam\'s Watch"' });
 
-export const NewDeviceBody = Type.Object(
-  { platform: PlatformSchema, name: Type.Optional(DeviceName) },
-  { additionalProperties: false },
-);
+export const NewDeviceBody = Type.Object({ platform: PlatformSchema, name: Type.Optional(DeviceName) }, { additionalProperties: false });
 export type NewDeviceBody = Static<typeof NewDeviceBody>;
 
-export const RefreshBody = Type.Object(
-  { refreshToken: Type.String({ minLength: 1, maxLength: 4096 }) },
-  { additionalProperties: false },
-);
+export const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false });
 
 export const SessionSchema = Type.Object(
   {

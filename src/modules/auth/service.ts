@@ -149,12 +149,26 @@ export class AuthService {
     const tokenHash = sha256(refreshToken);
     await db
       .insertInto('refresh_tokens')
-      .values({ token_hash: tokenHash, device_id: deviceId, created_at: now, expires_at: refreshExp * 1000, rotated_at: null, successor_hash: null })
+      .values({
+        token_hash: tokenHash,
+        device_id: deviceId,
+        created_at: now,
+        expires_at: refreshExp * 1000,
+        rotated_at: null,
+        successor_hash: null,
+      })
       .execute();
     if (predecessorHash) {
       await db.updateTable('refresh_tokens').set({ successor_hash: tokenHash }).where('token_hash', '=', predecessorHash).execute();
     }
-    return { userId, deviceId, accessToken, accessTokenExpiresAt: accessExp * 1000, refreshToken, refreshTokenExpiresAt: refreshExp * 1000 };
+    return {
+      userId,
+      deviceId,
+      accessToken,
+      accessTokenExpiresAt: accessExp * 1000,
+      refreshToken,
+      refreshTokenExpiresAt: refreshExp * 1000,
+    };
   }
 }
 

@@ -34,7 +34,9 @@ export const PushTokenBody = Type.Object(
       pattern: '^(?:[0-9a-fA-F]{2}){32,100}$',
       description: 'The APNs device token as hex (64 hex digits today; Apple may lengthen it)',
     }),
-    environment: Type.Enum(['sandbox', 'production'], { description: 'sandbox for development builds, production for TestFlight and the App Store' }),
+    environment: Type.Enum(['sandbox', 'production'], {
+      description: 'sandbox for development builds, production for TestFlight and the App Store',
+    }),
   },
   { additionalProperties: false },
 );

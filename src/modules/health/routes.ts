@@ -3,7 +3,9 @@ import type { AppContext } from '../../context.ts';
 import type { App } from '../../http/app-type.ts';
 
 const HealthSchema = Type.Object({
-  status: Type.Enum(['ok', 'degraded', 'failing'], { description: 'failing (503) when the database is unreachable; degraded when push is failing' }),
+  status: Type.Enum(['ok', 'degraded', 'failing'], {
+    description: 'failing (503) when the database is unreachable; degraded when push is failing',
+  }),
   database: Type.Enum(['ok', 'failing']),
   push: Type.Enum(['disabled', 'ok', 'failing'], { description: 'disabled when APNs is not configured' }),
   connections: Type.Integer({ description: 'Live WebSocket connections on this instance' }),
@@ -13,7 +15,6 @@ export function healthRoutes(app: App, ctx: AppContext): void {
   app.get(
     '/health',
     {
-      logLevel: 'warn',
       schema: {
         tags: ['operations'],
         summary: 'Liveness and readiness: checks the database',
@@ -34,9 +35,7 @@ export function healthRoutes(app: App, ctx: AppContext): void {
     },
   );
 
-  app.get(
-    '/metrics',
-    { logLevel: 'warn', schema: { hide: true } },
-    async (_request, reply) => reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()),
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()),
   );
 }

@@ -20,11 +20,7 @@ export const formatCode = (code: string): string => `${code.slice(0, 4)}-${code.
  * spaces ignored, and the look-alikes Crockford decodes (I, L -> 1; O -> 0).
  */
 export function normalizeCode(input: string): string {
-  const code = input
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/[IL]/g, '1')
-    .replace(/O/g, '0');
+  const code = input.toUpperCase().replace(/[\s-]/g, '').replace(/[IL]/g, '1').replace(/O/g, '0');
   if (code.length !== CODE_LENGTH || [...code].some((c) => !ALPHABET.includes(c))) {
     throw new AppError('INVALID_INPUT', `A pairing code is ${CODE_LENGTH} letters and digits, like 7K3M-Q9TX`);
   }

@@ -7,10 +7,7 @@ export const PartnerSchema = Type.Object({
   online: Type.Boolean({ description: 'Whether any device of the partner holds a live socket' }),
 });
 
-export const PairingSchema = Type.Object(
-  { id: Uuid(), partner: PartnerSchema, createdAt: Timestamp() },
-  { title: 'Pairing' },
-);
+export const PairingSchema = Type.Object({ id: Uuid(), partner: PartnerSchema, createdAt: Timestamp() }, { title: 'Pairing' });
 export type PairingView = Static<typeof PairingSchema>;
 
 export const CodeInput = Type.String({

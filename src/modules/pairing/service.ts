@@ -48,7 +48,15 @@ export class PairingService {
       try {
         await this.#deps.database.db
           .insertInto('pairing_codes')
-          .values({ id: uuidv7(now), code_hash: this.#hash(code), creator_id: userId, created_at: now, expires_at: expiresAt, used_at: null, pairing_id: null })
+          .values({
+            id: uuidv7(now),
+            code_hash: this.#hash(code),
+            creator_id: userId,
+            created_at: now,
+            expires_at: expiresAt,
+            used_at: null,
+            pairing_id: null,
+          })
           .execute();
         return { code: formatCode(code), expiresAt };
       } catch (error) {
@@ -81,11 +89,17 @@ export class PairingService {
       if (!code) throw new AppError('PAIRING_CODE_NOT_FOUND', 'No pending pairing code matches; check it and try again');
       if (code.used_at !== null) throw new AppError('PAIRING_CODE_USED', 'This code was already used; ask for a new one');
       if (code.expires_at <= now) throw new AppError('PAIRING_CODE_EXPIRED', 'This code has expired; ask for a new one');
-      if (code.creator_id === userId) throw new AppError('CANNOT_PAIR_WITH_SELF', 'This is your own code: the other person types it on their device');
+      if (code.creator_id === userId)
+        throw new AppError('CANNOT_PAIR_WITH_SELF', 'This is your own code: the other person types it on their device');
 
       const [userA, userB] = ordered(code.creator_id, userId);
       await this.#deps.database.lockUsers(trx, [userA, userB]);
-      const existing = await trx.selectFrom('pairings').select('id').where('user_a', '=', userA).where('user_b', '=', userB).executeTakeFirst();
+      const existing = await trx
+        .selectFrom('pairings')
+        .select('id')
+        .where('user_a', '=', userA)
+        .where('user_b', '=', userB)
+        .executeTakeFirst();
       if (existing) throw new AppError('ALREADY_PAIRED', 'You are already paired with this person');
       await this.#checkCap(trx, [userA, userB]);
 

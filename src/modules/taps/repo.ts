@@ -22,7 +22,10 @@ export async function findTaps(db: Executor, query: TapQuery): Promise<TapRow[]>
     if (query.withUser !== undefined) q = q.where(theirs, '=', query.withUser);
     if (query.after !== undefined) q = q.where('seq', '>', query.after);
     if (query.before !== undefined) q = q.where('seq', '<', query.before);
-    return q.orderBy('seq', ascending ? 'asc' : 'desc').limit(query.limit).execute();
+    return q
+      .orderBy('seq', ascending ? 'asc' : 'desc')
+      .limit(query.limit)
+      .execute();
   };
   const [sent, received] = await Promise.all([side('sender_id', 'recipient_id'), side('recipient_id', 'sender_id')]);
   const merged = [...sent, ...received];

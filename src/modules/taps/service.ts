@@ -48,9 +48,12 @@ export class TapService {
 
   constructor(deps: Deps) {
     this.#deps = deps;
-    this.#writer = new GroupCommit<TapDraft, WrittenTap>((drafts) => writeTapBatch(deps.database, deps.presence, deps.ackWindowMs, drafts), {
-      onBatch: (size) => deps.metrics.tapBatchSize.observe(size),
-    });
+    this.#writer = new GroupCommit<TapDraft, WrittenTap>(
+      (drafts) => writeTapBatch(deps.database, deps.presence, deps.ackWindowMs, drafts),
+      {
+        onBatch: (size) => deps.metrics.tapBatchSize.observe(size),
+      },
+    );
   }
 
   /**

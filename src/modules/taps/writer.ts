@@ -25,7 +25,10 @@ export interface WrittenTap {
 }
 
 const sameTap = (row: TapRow, draft: TapDraft): boolean =>
-  row.sender_id === draft.senderId && row.recipient_id === draft.recipientId && row.intensity === draft.intensity && row.pattern === draft.pattern;
+  row.sender_id === draft.senderId &&
+  row.recipient_id === draft.recipientId &&
+  row.intensity === draft.intensity &&
+  row.pattern === draft.pattern;
 
 const coupleKey = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
 
@@ -67,14 +70,17 @@ export async function writeTapBatch(
       const row = rows.get(draft.id)!;
       // The first draft with an id created the row; a duplicate within the same batch is its retry.
       const created = toInsert.get(draft.id) === draft;
-      outcomes[i] = created ? { row, created, pushDueAt: dueAt.get(row.recipient_id) } : sameTap(row, draft) ? { row, created } : idempotencyConflict();
+      outcomes[i] = created
+        ? { row, created, pushDueAt: dueAt.get(row.recipient_id) }
+        : sameTap(row, draft)
+          ? { row, created }
+          : idempotencyConflict();
     });
     return outcomes as Array<WrittenTap | AppError>;
   });
 }
 
-const idempotencyConflict = () =>
-  new AppError('IDEMPOTENCY_CONFLICT', 'A different tap already uses this id; use a new id for a new tap');
+const idempotencyConflict = () => new AppError('IDEMPOTENCY_CONFLICT', 'A different tap already uses this id; use a new id for a new tap');
 
 async function existingTaps(trx: Trx, drafts: TapDraft[]): Promise<Map<string, TapRow>> {
   const ids = [...new Set(drafts.filter((d) => d.clientChosenId).map((d) => d.id))];
@@ -123,7 +129,12 @@ async function insertTaps(trx: Trx, drafts: TapDraft[]): Promise<Map<string, Tap
  * gets the ack window before the push channel takes over; a device without one
  * is due for push at once.
  */
-async function insertDeliveries(trx: Trx, presence: Presence, ackWindowMs: number, taps: Map<string, TapRow>): Promise<Map<string, number>> {
+async function insertDeliveries(
+  trx: Trx,
+  presence: Presence,
+  ackWindowMs: number,
+  taps: Map<string, TapRow>,
+): Promise<Map<string, number>> {
   const recipients = [...new Set([...taps.values()].map((t) => t.recipient_id))];
   const devices = await trx.selectFrom('devices').select(['id', 'user_id']).where('user_id', 'in', recipients).execute();
   const devicesByUser = new Map<string, string[]>();
