@@ -36,8 +36,14 @@ export function createMetrics() {
     pushAttempts: new Counter({
       ...r,
       name: 'navi_push_attempts_total',
-      help: 'Push attempts by outcome and APNs reason',
+      help: 'Requests to APNs by outcome (accepted, invalid-token, permanent, retry, misconfigured) and APNs reason',
       labelNames: ['outcome', 'reason'] as const,
+    }),
+    pushResolutions: new Counter({
+      ...r,
+      name: 'navi_push_resolutions_total',
+      help: 'Hand-offs settled without a request: skipped (no or dead token, push off), expired, not_needed (acked first)',
+      labelNames: ['state', 'reason'] as const,
     }),
     apnsLatency: new Histogram({
       ...r,

@@ -149,18 +149,20 @@ export class PushDispatcher {
     const now = this.#deps.clock.now();
     const key = { tapId: handoff.tap.id, deviceId: handoff.deviceId };
     if (handoff.attempts === 0) this.#deps.metrics.pushHandoffs.inc({ trigger: handoff.trigger });
-    const finish = (state: PushState, reason: string | null, extra: Partial<OutcomeUpdate> = {}) => {
-      this.#deps.metrics.pushAttempts.inc({ outcome: state, reason: reason ?? 'none' });
-      return this.#recorder.submit({ ...key, state, reason, dueAt: null, attempts: handoff.attempts, ...extra });
+    const finish = (state: PushState, reason: string | null, extra: Partial<OutcomeUpdate> = {}) =>
+      this.#recorder.submit({ ...key, state, reason, dueAt: null, attempts: handoff.attempts, ...extra });
+    const settleWithoutSending = (state: PushState, reason: string) => {
+      this.#deps.metrics.pushResolutions.inc({ state, reason });
+      return finish(state, reason);
     };
 
-    if (handoff.status !== 'pending') return finish('not_needed', null);
+    if (handoff.status !== 'pending') return settleWithoutSending('not_needed', 'Acked');
     const expiresAt = handoff.tap.created_at + this.#deps.tapTtlMs;
-    if (now >= expiresAt) return finish('expired', handoff.lastReason ?? 'TapExpired');
+    if (now >= expiresAt) return settleWithoutSending('expired', handoff.lastReason ?? 'TapExpired');
     const sender = this.#deps.sender;
-    if (!sender) return finish('skipped', 'PushDisabled');
-    if (handoff.pushToken === null || handoff.pushEnvironment === null) return finish('skipped', 'NoPushToken');
-    if (handoff.tokenInvalidAt !== null) return finish('skipped', 'TokenInvalid');
+    if (!sender) return settleWithoutSending('skipped', 'PushDisabled');
+    if (handoff.pushToken === null || handoff.pushEnvironment === null) return settleWithoutSending('skipped', 'NoPushToken');
+    if (handoff.tokenInvalidAt !== null) return settleWithoutSending('skipped', 'TokenInvalid');
 
     const apnsId = uuidv7(now);
     const outcome = await sender.send({
@@ -171,6 +173,7 @@ export class PushDispatcher {
       collapseId: `tap-${handoff.tap.id}`.slice(0, 64),
       payload: tapPayload(toTapView(handoff.tap), handoff.senderName),
     });
+    this.#deps.metrics.pushAttempts.inc({ outcome: outcome.kind, reason: outcome.kind === 'accepted' ? 'none' : outcome.reason });
     const attempts = handoff.attempts + 1;
     return this.#record(handoff, outcome, attempts, expiresAt, finish);
   }
@@ -199,8 +202,10 @@ export class PushDispatcher {
       case 'retry':
       case 'misconfigured': {
         const delay = this.#backoff(attempts);
-        if (now + delay >= expiresAt) return finish('expired', outcome.reason, { attempts });
-        this.#deps.metrics.pushAttempts.inc({ outcome: 'retry', reason: outcome.reason });
+        if (now + delay >= expiresAt) {
+          this.#deps.metrics.pushResolutions.inc({ state: 'expired', reason: outcome.reason });
+          return finish('expired', outcome.reason, { attempts });
+        }
         const dueAt = now + delay;
         return this.#recorder
           .submit({ tapId: handoff.tap.id, deviceId: handoff.deviceId, state: 'waiting', reason: outcome.reason, dueAt, attempts })
