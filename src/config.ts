@@ -194,7 +194,8 @@ function parseEnv(source: Record<string, string | undefined>): Env {
   if (Value.Check(EnvSchema, converted)) return converted;
   const problems = Value.Errors(EnvSchema, converted).map((error) => {
     const name = error.instancePath.replace(/^\//, '') || 'environment';
-    return `${name}=${JSON.stringify(known[name] ?? '')} ${error.message}`;
+    const allowed = (EnvSchema.properties as Record<string, { enum?: string[] }>)[name]?.enum;
+    return `${name}=${JSON.stringify(source[name] ?? '')} ${allowed ? `must be one of: ${allowed.join(', ')}` : error.message}`;
   });
   throw new ConfigError(problems);
 }
