@@ -2,6 +2,10 @@ import { Type, type TSchema } from 'typebox';
 import { ERROR_CATALOG, type ErrorCode } from '../errors.ts';
 
 /** Building blocks shared by the route schemas of every feature. */
+
+/** A string enum that says `type: string` too, so API client generators make it a string enum. */
+export const StringEnum = <const T extends readonly string[]>(values: T, options: { description?: string } = {}) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
 export const Uuid = (description?: string) => Type.String({ format: 'uuid', description });
 export const Timestamp = (description?: string) => Type.String({ format: 'date-time', description });
 export const NullableTimestamp = (description?: string) => Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description });
@@ -14,7 +18,7 @@ export const ProblemSchema = Type.Object(
     title: Type.String(),
     status: Type.Integer(),
     detail: Type.String(),
-    code: Type.Enum(Object.keys(ERROR_CATALOG) as ErrorCode[], { description: 'Stable machine-readable error code, see docs/errors.md' }),
+    code: StringEnum(Object.keys(ERROR_CATALOG) as ErrorCode[], { description: 'Stable machine-readable error code, see docs/errors.md' }),
     requestId: Type.String(),
     errors: Type.Optional(
       Type.Array(Type.Object({ field: Type.String(), message: Type.String() }), {
@@ -47,7 +51,7 @@ const STATUS_TEXT: Record<number, string> = {
  * documented with the problem schema and the error codes it can carry.
  */
 export function problems(...statuses: number[]): Record<number, TSchema> {
-  const all = [...new Set([...statuses, 500])].sort();
+  const all = [...new Set([...statuses, 500, 503])].sort();
   const out: Record<number, TSchema> = {};
   for (const status of all) {
     const codes = (Object.keys(ERROR_CATALOG) as ErrorCode[]).filter((code) => ERROR_CATALOG[code].status === status);

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { Cursor, Timestamp, Uuid } from '../http/schemas.ts';
+import { Cursor, StringEnum, Timestamp, Uuid } from '../http/schemas.ts';
 import { ERROR_CATALOG, type ErrorCode } from '../errors.ts';
 import { PairingSchema } from '../modules/pairing/schemas.ts';
 import { AckStatusSchema, IntensitySchema, PatternSchema, TapSchema } from '../modules/taps/schemas.ts';
@@ -111,7 +111,7 @@ export const ServerMessages = {
   error: Type.Object(
     {
       type: Type.Literal('error'),
-      code: Type.Enum(Object.keys(ERROR_CATALOG) as ErrorCode[]),
+      code: StringEnum(Object.keys(ERROR_CATALOG) as ErrorCode[]),
       detail: Type.String(),
       ref: Ref,
       tapId: Type.Optional(Uuid('For a refused ack: the tap it named')),

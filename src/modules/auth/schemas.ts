@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
-import { Timestamp, Uuid } from '../../http/schemas.ts';
+import { StringEnum, Timestamp, Uuid } from '../../http/schemas.ts';
 
-export const PlatformSchema = Type.Enum(['ios', 'watchos', 'web'], { description: 'What kind of device this is' });
+export const PlatformSchema = StringEnum(['ios', 'watchos', 'web'], { description: 'What kind of device this is' });
 export const DeviceName = Type.String({ minLength: 1, maxLength: 64, description: 'Shown to the user, e.g. "Sam\'s Watch"' });
 
 export const NewDeviceBody = Type.Object({ platform: PlatformSchema, name: Type.Optional(DeviceName) }, { additionalProperties: false });

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { Timestamp, Uuid } from '../../http/schemas.ts';
+import { StringEnum, Timestamp, Uuid } from '../../http/schemas.ts';
 import { PlatformSchema } from '../auth/schemas.ts';
 
 export const DeviceSchema = Type.Object(
@@ -13,7 +13,7 @@ export const DeviceSchema = Type.Object(
       [
         Type.Object({
           provider: Type.Literal('apns'),
-          environment: Type.Enum(['sandbox', 'production']),
+          environment: StringEnum(['sandbox', 'production']),
           valid: Type.Boolean({ description: 'False once APNs reported the token unregistered or bad; register a fresh one' }),
         }),
         Type.Null(),
@@ -34,7 +34,7 @@ export const PushTokenBody = Type.Object(
       pattern: '^(?:[0-9a-fA-F]{2}){32,100}$',
       description: 'The APNs device token as hex (64 hex digits today; Apple may lengthen it)',
     }),
-    environment: Type.Enum(['sandbox', 'production'], {
+    environment: StringEnum(['sandbox', 'production'], {
       description: 'sandbox for development builds, production for TestFlight and the App Store',
     }),
   },

@@ -1,13 +1,14 @@
 import { Type } from 'typebox';
+import { StringEnum } from '../../http/schemas.ts';
 import type { AppContext } from '../../context.ts';
 import type { App } from '../../http/app-type.ts';
 
 const HealthSchema = Type.Object({
-  status: Type.Enum(['ok', 'degraded', 'failing'], {
+  status: StringEnum(['ok', 'degraded', 'failing'], {
     description: 'failing (503) when the database is unreachable; degraded when push is failing',
   }),
-  database: Type.Enum(['ok', 'failing']),
-  push: Type.Enum(['disabled', 'ok', 'failing'], { description: 'disabled when APNs is not configured' }),
+  database: StringEnum(['ok', 'failing']),
+  push: StringEnum(['disabled', 'ok', 'failing'], { description: 'disabled when APNs is not configured' }),
   connections: Type.Integer({ description: 'Live WebSocket connections on this instance' }),
 });
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { Timestamp, Uuid } from '../../http/schemas.ts';
+import { StringEnum, Timestamp, Uuid } from '../../http/schemas.ts';
 
 export const PartnerSchema = Type.Object({
   userId: Uuid(),
@@ -22,7 +22,7 @@ export const PairingCodeSchema = Type.Object({
 });
 
 export const PairingCodeStatusSchema = Type.Object({
-  status: Type.Enum(['pending', 'used', 'expired']),
+  status: StringEnum(['pending', 'used', 'expired']),
   expiresAt: Timestamp(),
   pairing: Type.Optional(PairingSchema),
 });

@@ -1,9 +1,9 @@
 import { Type, type Static } from 'typebox';
-import { Cursor, NullableTimestamp, Timestamp, Uuid } from '../../http/schemas.ts';
+import { Cursor, NullableTimestamp, StringEnum, Timestamp, Uuid } from '../../http/schemas.ts';
 
-export const IntensitySchema = Type.Enum(['light', 'medium', 'strong']);
-export const PatternSchema = Type.Enum(['single', 'double', 'triple', 'heartbeat', 'long']);
-export const TapStatusSchema = Type.Enum(['sent', 'delivered', 'seen'], {
+export const IntensitySchema = StringEnum(['light', 'medium', 'strong']);
+export const PatternSchema = StringEnum(['single', 'double', 'triple', 'heartbeat', 'long']);
+export const TapStatusSchema = StringEnum(['sent', 'delivered', 'seen'], {
   description: 'sent: stored; delivered: a device of the recipient has it; seen: the recipient opened or felt it',
 });
 
@@ -60,19 +60,21 @@ export type TapPage = Static<typeof TapPageSchema>;
 
 export const TapParams = Type.Object({ id: Uuid() });
 
-export const AckStatusSchema = Type.Enum(['delivered', 'seen']);
+export const AckStatusSchema = StringEnum(['delivered', 'seen']);
 export const AckBody = Type.Object({ status: AckStatusSchema }, { additionalProperties: false });
 
 export const DeliverySchema = Type.Object({
   deviceId: Uuid(),
-  platform: Type.Enum(['ios', 'watchos', 'web']),
-  status: Type.Enum(['pending', 'delivered', 'seen']),
-  channel: Type.Union([Type.Enum(['websocket', 'push', 'http']), Type.Null()], { description: 'How the tap reached the device' }),
+  platform: StringEnum(['ios', 'watchos', 'web']),
+  status: StringEnum(['pending', 'delivered', 'seen']),
+  channel: Type.Union([StringEnum(['websocket', 'push', 'http']), Type.Null()], { description: 'How the tap reached the device' }),
   deliveredAt: NullableTimestamp(),
   seenAt: NullableTimestamp(),
   push: Type.Object({
-    state: Type.Enum(['waiting', 'sending', 'sent', 'failed', 'expired', 'skipped', 'not_needed']),
-    trigger: Type.Enum(['offline', 'no_ack'], { description: 'offline: no live socket when sent; no_ack: the socket did not ack in time' }),
+    state: StringEnum(['waiting', 'sending', 'sent', 'failed', 'expired', 'skipped', 'not_needed']),
+    trigger: StringEnum(['offline', 'no_ack'], {
+      description: 'offline: no live socket when sent; no_ack: the socket did not ack in time',
+    }),
     attempts: Type.Integer(),
     lastReason: Type.Union([Type.String(), Type.Null()], { description: 'APNs reason of the last attempt, or why it was skipped' }),
     apnsId: Type.Union([Type.String(), Type.Null()]),
