@@ -3,13 +3,14 @@
  *   docs/openapi.json   from the route schemas (what the server validates with)
  *   docs/asyncapi.json  from the WebSocket message schemas
  *   docs/errors.md      from the error catalogue
+ *   docs/configuration.md from the environment schema
  * `--check` compares instead of writing and fails when a document is stale (CI).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '../src/app.ts';
-import { loadConfig } from '../src/config.ts';
+import { EnvSchema, loadConfig } from '../src/config.ts';
 import { createContext, type ResolvedConfig } from '../src/context.ts';
 import { ERROR_CATALOG } from '../src/errors.ts';
 import { ClientMessages, CloseCodes, ServerMessages } from '../src/realtime/protocol.ts';
@@ -102,11 +103,39 @@ function errorsMarkdown(): string {
   ].join('\n');
 }
 
+function configurationMarkdown(): string {
+  const rows = Object.entries(EnvSchema.properties).map(([name, schema]) => {
+    const s = schema as { default?: unknown; description?: string; enum?: string[]; minimum?: number; maximum?: number };
+    const allowed = s.enum
+      ? `One of: ${s.enum.map((v) => `\`${v}\``).join(', ')}.`
+      : s.minimum !== undefined
+        ? `From ${s.minimum} to ${s.maximum}.`
+        : '';
+    const meaning = [s.description ? `${s.description}.` : '', allowed].filter(Boolean).join(' ');
+    const fallback = s.default === undefined ? '' : `\`${String(s.default)}\``;
+    return `| \`${name}\` | ${fallback} | ${meaning} |`;
+  });
+  return [
+    '# Configuration',
+    '',
+    '<!-- Generated from src/config.ts by `npm run docs`; do not edit by hand. -->',
+    '',
+    'Everything is read from the environment once, at start, and validated: a bad value stops the start with a',
+    'message naming the variable. Durations are in the unit their name says.',
+    '',
+    '| Variable | Default | Meaning |',
+    '| --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
 const check = process.argv.includes('--check');
 const outputs: Array<[string, string]> = [
   ['openapi.json', await openApi()],
   ['asyncapi.json', asyncApi()],
   ['errors.md', errorsMarkdown()],
+  ['configuration.md', configurationMarkdown()],
 ];
 let stale = 0;
 for (const [name, content] of outputs) {

@@ -13,14 +13,20 @@ const Str = (description: string) => Type.Optional(Type.String({ minLength: 1, d
 const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
 
 export const EnvSchema = Type.Object({
-  NODE_ENV: Type.Enum(['development', 'production', 'test'], { default: 'development' }),
+  NODE_ENV: Type.Enum(['development', 'production', 'test'], {
+    default: 'development',
+    description: 'production requires JWT_SECRET and listens on 0.0.0.0 by default',
+  }),
   HOST: Str('Interface to listen on (default 0.0.0.0 in production, 127.0.0.1 otherwise)'),
   PORT: Int(3000, 0, 65535, 'TCP port'),
-  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    default: 'info',
+    description: 'JSON logs on stdout, one line per request',
+  }),
   DATABASE_URL: Type.String({ minLength: 1, default: './data/navi.db', description: 'SQLite file path, or postgres:// URL' }),
   JWT_SECRET: Str('HMAC secret for tokens, at least 32 characters; required in production'),
-  JWT_ISSUER: Type.String({ minLength: 1, default: 'navi' }),
-  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'navi-app' }),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'navi', description: 'iss claim of issued tokens' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'navi-app', description: 'aud claim of issued tokens' }),
   ACCESS_TOKEN_TTL_SECONDS: Int(900, 60, 86_400, 'Access token lifetime'),
   REFRESH_TOKEN_TTL_SECONDS: Int(60 * 86_400, 3600, 400 * 86_400, 'Refresh token lifetime (renewed on every refresh)'),
   REFRESH_REUSE_GRACE_SECONDS: Int(30, 0, 300, 'How long the previous refresh token still works, for a client that lost the response'),
@@ -49,7 +55,11 @@ export const EnvSchema = Type.Object({
   APNS_KEY_ID: Str('Key ID of the APNs auth key'),
   APNS_TEAM_ID: Str('Apple developer team ID'),
   APNS_BUNDLE_ID: Str('Bundle ID of the app (the apns-topic)'),
-  APNS_ENV: Type.Optional(Type.Enum(['sandbox', 'production'], { description: 'Force one APNs environment for every device' })),
+  APNS_ENV: Type.Optional(
+    Type.Enum(['sandbox', 'production'], {
+      description: 'Force one APNs environment for every device (by default each device uses the environment it registered its token with)',
+    }),
+  ),
   APNS_ORIGIN: Str('Override of the APNs origin, e.g. https://127.0.0.1:8443 (tests, proxies)'),
   APNS_CA_PATH: Str('Extra CA certificate (PEM) trusted for the APNs connection'),
   APNS_CONCURRENCY: Int(100, 1, 1000, 'APNs requests in flight per environment'),

@@ -13,7 +13,8 @@ export function createAjv(kind: 'strict' | 'coercing'): Ajv {
     coerceTypes: kind === 'coercing' ? 'array' : false,
     useDefaults: true,
     removeAdditional: false,
-    allErrors: false,
+    // Report every offending field at once; bodies are capped at 4 KiB, so this stays cheap.
+    allErrors: true,
     strict: false,
   };
   const ajv = new Ajv(options);
