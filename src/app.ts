@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
 import type { AppContext } from './context.ts';
 import type { App } from './http/app-type.ts';
-import { installErrorHandling } from './http/error-handler.ts';
+import { installErrorHandling, sendProblem } from './http/error-handler.ts';
 import { requestIdOf } from './http/request-id.ts';
 import { ProblemSchema } from './http/schemas.ts';
 import { createAjv } from './http/validation.ts';
@@ -41,6 +41,13 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     maxRequestsPerSocket: 0,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // A URL the router cannot even parse (bad percent-escape, an over-long
+    // segment) is still answered with a problem document.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      const detail = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path segment is too long' : 'The URL is not valid';
+      return sendProblem(reply, request, { code: 'INVALID_INPUT', detail });
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const strict = createAjv('strict');
@@ -66,12 +73,13 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
 }
 
 /**
- * JSON bodies, with one leniency: an empty body (a client that always sends
+ * JSON bodies only, with one leniency: an empty body (a client that always sends
  * Content-Type: application/json) is no body, so bodiless POSTs work.
  */
 function installJsonParser(app: App): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  // Only JSON: a text/plain body is answered 415, not parsed into a string.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined);
     return parseJson(request, body as string, done);

@@ -6,11 +6,23 @@ import { ERROR_CATALOG, type ErrorCode } from '../errors.ts';
 /** A string enum that says `type: string` too, so API client generators make it a string enum. */
 export const StringEnum = <const T extends readonly string[]>(values: T, options: { description?: string } = {}) =>
   Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
-export const Uuid = (description?: string) => Type.String({ format: 'uuid', description });
+/**
+ * A UUID in its canonical form. Any case is accepted (Swift's uuidString is
+ * upper case) and stored lower case, so the same id is always the same id.
+ */
+export const Uuid = (description?: string) =>
+  Type.String({ format: 'uuid', pattern: UUID_PATTERN, [LOWERCASE_KEYWORD]: true, description });
+export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+/** Schema keyword (an OpenAPI extension) that makes validation lower-case the value; see validation.ts. */
+export const LOWERCASE_KEYWORD = 'x-lowercase';
+
+/** Free text a person typed: no control characters (PostgreSQL cannot store U+0000, and they only cause trouble). */
+export const PLAIN_TEXT_PATTERN = '^[^\\u0000-\\u001f\\u007f]*$';
 export const Timestamp = (description?: string) => Type.String({ format: 'date-time', description });
 export const NullableTimestamp = (description?: string) => Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description });
+/** At most 15 digits: every cursor stays an exact JavaScript number. */
 export const Cursor = (description = 'Opaque position in the tap log; compare only for equality, never do arithmetic on it') =>
-  Type.String({ pattern: '^[0-9]{1,16}$', description });
+  Type.String({ pattern: '^[0-9]{1,15}$', description });
 
 export const ProblemSchema = Type.Object(
   {

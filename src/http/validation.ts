@@ -1,5 +1,6 @@
 import { Ajv, type Options } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { LOWERCASE_KEYWORD } from './schemas.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -19,5 +20,17 @@ export function createAjv(kind: 'strict' | 'coercing'): Ajv {
   };
   const ajv = new Ajv(options);
   addFormats(ajv);
+  ajv.addKeyword({
+    keyword: LOWERCASE_KEYWORD,
+    type: 'string',
+    modifying: true,
+    schemaType: 'boolean',
+    compile: (enabled: boolean) => (value: string, ctx) => {
+      if (enabled && ctx && ctx.parentData !== undefined) {
+        (ctx.parentData as Record<string | number, unknown>)[ctx.parentDataProperty] = value.toLowerCase();
+      }
+      return true;
+    },
+  });
   return ajv;
 }

@@ -94,7 +94,8 @@ function gatewayDeps(ctx: AppContext): GatewayDeps {
     if (typeof value !== 'object' || value === null || Array.isArray(value))
       return { ok: false, detail: 'A message is a JSON object with a "type"' };
     const { type, ref } = value as { type?: unknown; ref?: unknown };
-    const safeRef = typeof ref === 'string' && ref.length <= 64 ? ref : undefined;
+    // Counted in code points, as the schema counts them.
+    const safeRef = typeof ref === 'string' && ref.length > 0 && [...ref].length <= 64 ? ref : undefined;
     const validate = typeof type === 'string' && Object.hasOwn(validators, type) ? validators[type as ClientMessageType] : undefined;
     if (!validate)
       return { ok: false, detail: `Unknown message type; expected one of: ${Object.keys(validators).join(', ')}`, ref: safeRef };

@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
-import { Timestamp, Uuid } from '../../http/schemas.ts';
+import { PLAIN_TEXT_PATTERN, Timestamp, Uuid } from '../../http/schemas.ts';
 import { DeviceSchema } from '../devices/schemas.ts';
 import { PairingSchema } from '../pairing/schemas.ts';
 
-export const DisplayName = Type.Union([Type.String({ minLength: 1, maxLength: 40 }), Type.Null()], {
+export const DisplayName = Type.Union([Type.String({ minLength: 1, maxLength: 40, pattern: PLAIN_TEXT_PATTERN }), Type.Null()], {
   description: 'How partners and push notifications name you ("Sam sent you a tap"); null to clear',
 });
 

@@ -1,8 +1,13 @@
 import { Type, type Static } from 'typebox';
-import { StringEnum, Timestamp, Uuid } from '../../http/schemas.ts';
+import { PLAIN_TEXT_PATTERN, StringEnum, Timestamp, Uuid } from '../../http/schemas.ts';
 
 export const PlatformSchema = StringEnum(['ios', 'watchos', 'web'], { description: 'What kind of device this is' });
-export const DeviceName = Type.String({ minLength: 1, maxLength: 64, description: 'Shown to the user, e.g. "Sam\'s Watch"' });
+export const DeviceName = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: PLAIN_TEXT_PATTERN,
+  description: 'Shown to the user, e.g. "Sam\'s Watch"',
+});
 
 export const NewDeviceBody = Type.Object({ platform: PlatformSchema, name: Type.Optional(DeviceName) }, { additionalProperties: false });
 export type NewDeviceBody = Static<typeof NewDeviceBody>;
