@@ -32,6 +32,23 @@ export function describeValidationError(part: string, error: AjvLikeError): Fiel
   }
 }
 
+/** The most telling keywords first: a bad uuid is "not a valid uuid" rather than "does not match ^[0-9a-f…". */
+const KEYWORD_RANK = ['required', 'additionalProperties', 'type', 'enum', 'format', 'minLength', 'maxLength', 'pattern'];
+const rank = (keyword: string) => {
+  const i = KEYWORD_RANK.indexOf(keyword);
+  return keyword === 'anyOf' ? Number.MAX_SAFE_INTEGER : i === -1 ? KEYWORD_RANK.length : i;
+};
+
+/** ajv may report one field several times (each branch of a union, pattern and format): keep the clearest. */
+function onePerField(errors: Array<FieldError & { keyword: string }>): FieldError[] {
+  const best = new Map<string, FieldError & { keyword: string }>();
+  for (const error of errors) {
+    const current = best.get(error.field);
+    if (!current || rank(error.keyword) < rank(current.keyword)) best.set(error.field, error);
+  }
+  return [...best.values()].map(({ field, message }) => ({ field, message }));
+}
+
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
@@ -55,7 +72,7 @@ export function toProblem(error: unknown): Problem {
   const fastifyError = error as Partial<FastifyError> & { validation?: AjvLikeError[]; validationContext?: string };
   if (fastifyError.validation) {
     const part = fastifyError.validationContext ?? 'request';
-    const errors = fastifyError.validation.map((e) => describeValidationError(part, e));
+    const errors = onePerField(fastifyError.validation.map((e) => ({ keyword: e.keyword, ...describeValidationError(part, e) })));
     return { code: 'INVALID_INPUT', detail: errors.map((e) => `${e.field} ${e.message}`).join('; '), errors };
   }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
