@@ -46,7 +46,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
       const detail = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'A path segment is too long' : 'The URL is not valid';
-      return sendProblem(reply, request, { code: 'INVALID_INPUT', detail });
+      void sendProblem(reply, request, { code: 'INVALID_INPUT', detail });
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

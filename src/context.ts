@@ -10,6 +10,7 @@ import { DeviceService } from './modules/devices/service.ts';
 import { PairingService } from './modules/pairing/service.ts';
 import { AckService } from './modules/taps/acks.ts';
 import { TapService } from './modules/taps/service.ts';
+import { WriteQueue } from './modules/taps/write-queue.ts';
 import { ApnsClient } from './push/apns/client.ts';
 import { PushDispatcher } from './push/dispatcher.ts';
 import type { PushSender } from './push/sender.ts';
@@ -19,6 +20,9 @@ import type { EventBus } from './realtime/events.ts';
 import { MemoryBus } from './realtime/memory-bus.ts';
 import { ConnectionRegistry } from './realtime/registry.ts';
 import { Maintenance } from './jobs/maintenance.ts';
+
+/** How long a push claim is ours before another instance (or the next start) may take it over. */
+export const PUSH_LEASE_MS = 30_000;
 
 export type ResolvedConfig = Config & { auth: Config['auth'] & { jwtSecret: string } };
 
@@ -83,13 +87,15 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     overrides.pushSender === null
       ? undefined
       : (overrides.pushSender ?? (config.apns ? new ApnsClient({ config: config.apns, clock, logger: pushLogger, metrics }) : undefined));
-  const push = new PushDispatcher({
-    database,
-    clock,
-    logger: pushLogger,
+  const tapTtlMs = config.delivery.tapTtlSeconds * 1000;
+  const push = new PushDispatcher({ database, clock, logger: pushLogger, metrics, sender: pushSender, tapTtlMs, leaseMs: PUSH_LEASE_MS });
+  const writes = new WriteQueue(database, {
+    presence: connections,
     metrics,
-    sender: pushSender,
-    tapTtlMs: config.delivery.tapTtlSeconds * 1000,
+    ackWindowMs: config.delivery.ackWindowMs,
+    tapTtlMs,
+    pushEnabled: pushSender !== undefined,
+    leaseMs: PUSH_LEASE_MS,
   });
 
   const devices = new DeviceService({ database, clock, bus });
@@ -102,18 +108,8 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     config: config.pairing,
     codePepper: hmacSha256(config.auth.jwtSecret, 'navi pairing codes'),
   });
-  const taps = new TapService({
-    database,
-    clock,
-    bus,
-    presence: connections,
-    metrics,
-    rateLimiter,
-    pushScheduler: push,
-    ackWindowMs: config.delivery.ackWindowMs,
-    tapsPerMinute: config.rateLimits.tapsPerMinute,
-  });
-  const acks = new AckService({ database, clock, bus, metrics });
+  const taps = new TapService({ database, writes, clock, bus, metrics, rateLimiter, push, tapsPerMinute: config.rateLimits.tapsPerMinute });
+  const acks = new AckService({ writes, clock, bus, metrics });
   const accounts = new AccountService({ database, bus, devices, pairing });
   const maintenance = new Maintenance({
     database,
@@ -144,7 +140,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     },
     async close() {
       await maintenance.stop();
-      await Promise.all([taps.drain(), acks.drain()]);
+      await writes.drain();
       await push.stop();
       await pushSender?.close();
       await bus.close();

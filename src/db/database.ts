@@ -6,7 +6,7 @@ import type { DialectName } from './dialect.ts';
 import { migrations } from './migrations/index.ts';
 import { postgresDialect } from './postgres.ts';
 import type { Database, Db, Trx } from './schema.ts';
-import { sqliteDialect } from './sqlite.ts';
+import { SqliteWorkerDialect } from './sqlite-worker-dialect.ts';
 
 /** Arbitrary constant naming the PostgreSQL advisory lock that orders tap cursors. */
 const TAP_SEQUENCE_LOCK = 7_346_001;
@@ -35,7 +35,7 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   let dialect: Dialect;
   let name: DialectName;
   if (config.kind === 'sqlite') {
-    dialect = sqliteDialect(config.path).dialect;
+    dialect = new SqliteWorkerDialect(config.path);
     name = 'sqlite';
   } else {
     dialect = postgresDialect(config.url).dialect;

@@ -83,7 +83,8 @@ export type PushState = 'waiting' | 'sending' | 'sent' | 'failed' | 'expired' | 
 export type PushTrigger = 'offline' | 'no_ack';
 
 export interface TapDeliveriesTable {
-  tap_id: string;
+  /** The tap's cursor (taps.seq). */
+  tap_seq: number;
   device_id: string;
   recipient_id: string;
   status: DeliveryStatus;

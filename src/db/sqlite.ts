@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { SqliteDialect, type SqliteDatabase } from 'kysely';
 
 /**
  * Opens the SQLite file with the settings the service relies on: WAL for
@@ -19,30 +18,19 @@ export function openSqlite(path: string): BetterSqlite3.Database {
 }
 
 /**
- * Kysely prepares every query anew; compiling the same SQL text again is a
- * measurable share of a tap's cost. Statements are cached by their SQL text
- * (Kysely produces a bounded set of shapes; the cache is bounded anyway).
+ * Prepared statements by SQL text. Kysely produces a bounded set of shapes,
+ * and compiling the same text again is a measurable share of a tap's cost;
+ * the cache is bounded anyway.
  */
-export function withStatementCache(db: BetterSqlite3.Database, maxStatements = 500): SqliteDatabase {
+export function statementCache(db: BetterSqlite3.Database, maxStatements = 500): (sql: string) => BetterSqlite3.Statement {
   const cache = new Map<string, BetterSqlite3.Statement>();
-  return {
-    prepare(sql: string) {
-      let statement = cache.get(sql);
-      if (statement === undefined) {
-        statement = db.prepare(sql);
-        if (cache.size >= maxStatements) cache.delete(cache.keys().next().value as string);
-        cache.set(sql, statement);
-      }
-      return statement;
-    },
-    close() {
-      cache.clear();
-      db.close();
-    },
+  return (sql) => {
+    let statement = cache.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      if (cache.size >= maxStatements) cache.delete(cache.keys().next().value as string);
+      cache.set(sql, statement);
+    }
+    return statement;
   };
-}
-
-export function sqliteDialect(path: string): { dialect: SqliteDialect; raw: BetterSqlite3.Database } {
-  const raw = openSqlite(path);
-  return { dialect: new SqliteDialect({ database: withStatementCache(raw) }), raw };
 }

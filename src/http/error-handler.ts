@@ -58,7 +58,16 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 };
 
 /** Errors that mean the database cannot be reached, not that the request was wrong. */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'SQLITE_BUSY', '57P01', '57P03', '53300']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'SQLITE_BUSY',
+  'SQLITE_WORKER_GONE',
+  '57P01',
+  '57P03',
+  '53300',
+]);
 
 interface Problem {
   code: ErrorCode;

@@ -7,7 +7,18 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { toTapView } from '../modules/taps/view.ts';
 import { tapPayload } from './payload.ts';
-import { claimDue, loadHandoffs, nextDueAt, recordOutcome, reclaimAbandoned, type Handoff, type OutcomeUpdate } from './repo.ts';
+import { pushVerdict, type PushVerdict } from './policy.ts';
+import {
+  claim,
+  findDue,
+  nextDueAt,
+  recordOutcome,
+  reclaimAbandoned,
+  settle,
+  type DeliveryKey,
+  type Handoff,
+  type OutcomeUpdate,
+} from './repo.ts';
 import type { PushOutcome, PushSender } from './sender.ts';
 
 interface Deps {
@@ -28,7 +39,10 @@ interface Deps {
 
 export type PushChannelState = 'disabled' | 'ok' | 'failing';
 
+const keyOf = (key: DeliveryKey) => `${key.tapSeq}/${key.deviceId}`;
+
 const BACKOFF_BASE_MS = 1_000;
+const IDLE_RETRY_MS = 100;
 const BACKOFF_MAX_MS = 60_000;
 
 /**
@@ -49,6 +63,8 @@ export class PushDispatcher {
   #timerDueAt = Infinity;
   #sweep: NodeJS.Timeout | undefined;
   #scanning: Promise<void> | undefined;
+  /** Pushes handed over in memory, still going. */
+  readonly #inFlight = new Set<Promise<void>>();
   #rescan = false;
   #stopped = true;
 
@@ -94,6 +110,21 @@ export class PushDispatcher {
     this.#timer.unref();
   }
 
+  /**
+   * Pushes that were claimed in their tap's own transaction: no scan and no
+   * second commit before the request goes out. If the process dies first,
+   * the claim's lease runs out and a scan picks them up.
+   */
+  pushNow(handoffs: Handoff[]): void {
+    if (this.#stopped) return;
+    const now = this.#deps.clock.now();
+    for (const handoff of handoffs) {
+      const push = this.#send(handoff, now).catch((error: unknown) => this.#deps.logger.error({ err: error }, 'push failed'));
+      this.#inFlight.add(push);
+      void push.finally(() => this.#inFlight.delete(push));
+    }
+  }
+
   /** Scan for due hand-offs now (coalesced with a scan in progress). */
   kick(): void {
     if (this.#stopped) return;
@@ -108,7 +139,10 @@ export class PushDispatcher {
 
   /** Resolves when no scan is running (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.#scanning) await this.#scanning;
+    while (this.#scanning || this.#inFlight.size > 0) {
+      await this.#scanning;
+      await Promise.all(this.#inFlight);
+    }
     await this.#recorder.drain();
   }
 
@@ -122,94 +156,99 @@ export class PushDispatcher {
 
   async #scanLoop(): Promise<void> {
     try {
-      do {
+      while (!this.#stopped) {
         this.#rescan = false;
         const count = await this.#processDue();
-        if (count === this.#batchSize) this.#rescan = true;
-      } while (this.#rescan && !this.#stopped);
-      if (!this.#stopped) {
+        if (this.#stopped) return;
+        if (count === this.#batchSize || this.#rescan) continue;
         const next = await nextDueAt(this.#deps.database.db);
-        if (next !== undefined) this.schedule(next);
+        if (next === undefined) return;
+        // Something fell due while this scan ran: go round again, unless this
+        // scan found nothing at all (then wait a beat rather than spin).
+        if (next <= this.#deps.clock.now() && count > 0) continue;
+        this.#timerDueAt = Infinity;
+        this.schedule(Math.max(next, this.#deps.clock.now() + (count > 0 ? 0 : IDLE_RETRY_MS)));
+        return;
       }
     } catch (error) {
       this.#deps.logger.error({ err: error }, 'push dispatch failed; retrying on the next sweep');
     }
   }
 
+  /** One cycle: decide on every due hand-off in one transaction, then push the ones claimed. */
   async #processDue(): Promise<number> {
     const now = this.#deps.clock.now();
-    const claimed = await claimDue(this.#deps.database, now, this.#leaseMs, this.#batchSize);
-    if (claimed.length === 0) return 0;
-    const handoffs = await loadHandoffs(this.#deps.database.db, claimed);
-    await Promise.all(handoffs.map((handoff) => this.#deliver(handoff)));
-    return claimed.length;
+    const { found, claimed } = await this.#deps.database.db.transaction().execute(async (trx) => {
+      const due = await findDue(trx, now, this.#batchSize);
+      const toSend: Handoff[] = [];
+      const settlements = new Map<string, { state: PushState; reason: string; keys: Handoff[] }>();
+      for (const handoff of due) {
+        if (handoff.attempts === 0) this.#deps.metrics.pushHandoffs.inc({ trigger: handoff.trigger });
+        const verdict = this.#verdict(handoff, now);
+        if (verdict === 'send') {
+          toSend.push(handoff);
+          continue;
+        }
+        const group = settlements.get(`${verdict.state}/${verdict.reason}`) ?? { ...verdict, keys: [] };
+        group.keys.push(handoff);
+        settlements.set(`${verdict.state}/${verdict.reason}`, group);
+      }
+      for (const { state, reason, keys } of settlements.values()) {
+        const settled = await settle(trx, keys, state, reason, now);
+        this.#deps.metrics.pushResolutions.inc({ state, reason }, settled);
+      }
+      const claimedKeys = new Set((await claim(trx, toSend, now, now + this.#leaseMs)).map(keyOf));
+      return { found: due.length, claimed: toSend.filter((handoff) => claimedKeys.has(keyOf(handoff))) };
+    });
+    await Promise.all(claimed.map((handoff) => this.#send(handoff, now)));
+    return found;
   }
 
-  async #deliver(handoff: Handoff): Promise<void> {
-    const now = this.#deps.clock.now();
-    const key = { tapId: handoff.tap.id, deviceId: handoff.deviceId };
-    if (handoff.attempts === 0) this.#deps.metrics.pushHandoffs.inc({ trigger: handoff.trigger });
-    const finish = (state: PushState, reason: string | null, extra: Partial<OutcomeUpdate> = {}) =>
-      this.#recorder.submit({ ...key, state, reason, dueAt: null, attempts: handoff.attempts, ...extra });
-    const settleWithoutSending = (state: PushState, reason: string) => {
-      this.#deps.metrics.pushResolutions.inc({ state, reason });
-      return finish(state, reason);
-    };
+  #verdict(handoff: Handoff, now: number): PushVerdict {
+    return pushVerdict({ ...handoff, tapCreatedAt: handoff.tap.created_at }, now, this.#deps.tapTtlMs, this.#deps.sender !== undefined);
+  }
 
-    if (handoff.status !== 'pending') return settleWithoutSending('not_needed', 'Acked');
+  async #send(handoff: Handoff, now: number): Promise<void> {
     const expiresAt = handoff.tap.created_at + this.#deps.tapTtlMs;
-    if (now >= expiresAt) return settleWithoutSending('expired', handoff.lastReason ?? 'TapExpired');
-    const sender = this.#deps.sender;
-    if (!sender) return settleWithoutSending('skipped', 'PushDisabled');
-    if (handoff.pushToken === null || handoff.pushEnvironment === null) return settleWithoutSending('skipped', 'NoPushToken');
-    if (handoff.tokenInvalidAt !== null) return settleWithoutSending('skipped', 'TokenInvalid');
-
-    const apnsId = uuidv7(now);
-    const outcome = await sender.send({
-      deviceToken: handoff.pushToken,
-      environment: handoff.pushEnvironment,
-      apnsId,
+    const outcome = await this.#deps.sender!.send({
+      deviceToken: handoff.pushToken!,
+      environment: handoff.pushEnvironment!,
+      apnsId: uuidv7(now),
       expiresAt,
-      collapseId: `tap-${handoff.tap.id}`.slice(0, 64),
+      collapseId: `tap-${handoff.tap.id}`,
       payload: tapPayload(toTapView(handoff.tap), handoff.senderName),
     });
     this.#deps.metrics.pushAttempts.inc({ outcome: outcome.kind, reason: outcome.kind === 'accepted' ? 'none' : outcome.reason });
-    const attempts = handoff.attempts + 1;
-    return this.#record(handoff, outcome, attempts, expiresAt, finish);
+    const update = this.#outcome(handoff, outcome, expiresAt);
+    await this.#recorder.submit(update);
+    if (update.dueAt !== null) this.schedule(update.dueAt);
   }
 
-  #record(
-    handoff: Handoff,
-    outcome: PushOutcome,
-    attempts: number,
-    expiresAt: number,
-    finish: (state: PushState, reason: string | null, extra?: Partial<OutcomeUpdate>) => Promise<void>,
-  ): Promise<void> {
+  /** What an APNs answer means for the hand-off (see docs/push.md). */
+  #outcome(handoff: Handoff, outcome: PushOutcome, expiresAt: number): OutcomeUpdate {
     const now = this.#deps.clock.now();
+    const base = { tapSeq: handoff.tapSeq, deviceId: handoff.deviceId, attempts: handoff.attempts + 1, dueAt: null };
     switch (outcome.kind) {
       case 'accepted':
-        return finish('sent', null, { attempts, apnsId: outcome.apnsId, sentAt: now });
+        return { ...base, state: 'sent', reason: null, apnsId: outcome.apnsId, sentAt: now };
       case 'invalid-token':
         this.#deps.metrics.pushTokensInvalidated.inc({ reason: outcome.reason });
         this.#deps.logger.info({ deviceId: handoff.deviceId, reason: outcome.reason }, 'push token invalidated');
-        return finish('failed', outcome.reason, {
-          attempts,
+        return {
+          ...base,
+          state: 'failed',
+          reason: outcome.reason,
           invalidateToken: { token: handoff.pushToken!, reason: outcome.reason, at: now, appleTimestamp: outcome.timestamp },
-        });
+        };
       case 'permanent':
         this.#deps.logger.warn({ deviceId: handoff.deviceId, status: outcome.status, reason: outcome.reason }, 'push refused permanently');
-        return finish('failed', outcome.reason, { attempts });
+        return { ...base, state: 'failed', reason: outcome.reason };
       case 'retry':
       case 'misconfigured': {
-        const delay = this.#backoff(attempts);
-        if (now + delay >= expiresAt) {
-          this.#deps.metrics.pushResolutions.inc({ state: 'expired', reason: outcome.reason });
-          return finish('expired', outcome.reason, { attempts });
-        }
-        const dueAt = now + delay;
-        return this.#recorder
-          .submit({ tapId: handoff.tap.id, deviceId: handoff.deviceId, state: 'waiting', reason: outcome.reason, dueAt, attempts })
-          .then(() => this.schedule(dueAt));
+        const dueAt = now + this.#backoff(base.attempts);
+        if (dueAt < expiresAt) return { ...base, state: 'waiting', reason: outcome.reason, dueAt };
+        this.#deps.metrics.pushResolutions.inc({ state: 'expired', reason: outcome.reason });
+        return { ...base, state: 'expired', reason: outcome.reason };
       }
     }
   }

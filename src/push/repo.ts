@@ -1,15 +1,15 @@
-import type { DatabaseHandle } from '../db/database.ts';
-import type { Db, DeliveryStatus, PushEnvironment, PushState, PushTrigger, TapRow, Trx } from '../db/schema.ts';
+import { sql, type ExpressionBuilder } from 'kysely';
+import type { Database, Db, DeliveryStatus, PushEnvironment, PushState, PushTrigger, TapRow, Trx } from '../db/schema.ts';
 
 export interface DeliveryKey {
-  tapId: string;
+  tapSeq: number;
   deviceId: string;
 }
 
-/** Everything needed to push one tap to one device. */
-export interface Handoff {
+/** Everything needed to decide on, and push, one tap to one device. */
+export interface Handoff extends DeliveryKey {
   tap: TapRow;
-  deviceId: string;
+  deviceExists: boolean;
   status: DeliveryStatus;
   trigger: PushTrigger;
   attempts: number;
@@ -30,48 +30,35 @@ export interface OutcomeUpdate extends DeliveryKey {
   invalidateToken?: { token: string; reason: string; at: number; appleTimestamp?: number };
 }
 
-const CLAIMABLE: PushState[] = ['waiting', 'sending'];
+/**
+ * The condition of the partial index tap_deliveries_push_due, written out
+ * literally: SQLite uses a partial index only when the query repeats its
+ * condition as text (with bound parameters it scans the whole table).
+ */
+const claimable = sql<boolean>`push_state in ('waiting', 'sending')`;
+
+const isKey = (eb: ExpressionBuilder<Database, 'tap_deliveries'>, keys: DeliveryKey[]) =>
+  eb(
+    eb.refTuple('tap_seq', 'device_id'),
+    'in',
+    keys.map((k) => eb.tuple(k.tapSeq, k.deviceId)),
+  );
 
 /**
- * Claims due hand-offs: each row moves to 'sending' with a lease (push_due_at
- * in the future). The conditional update makes a row claimable by exactly one
- * instance; an expired lease (a crashed instance) makes it claimable again.
+ * Hand-offs that are due: waiting ones whose time came, and claims whose
+ * lease ran out (their instance died). Oldest first, with what deciding on
+ * them needs (tap, device token, sender's name) in the same read.
  */
-export async function claimDue(database: DatabaseHandle, now: number, leaseMs: number, limit: number): Promise<DeliveryKey[]> {
-  return database.db.transaction().execute(async (trx) => {
-    const due = await trx
-      .selectFrom('tap_deliveries')
-      .select(['tap_id', 'device_id'])
-      .where('push_state', 'in', CLAIMABLE)
-      .where('push_due_at', '<=', now)
-      .orderBy('push_due_at')
-      .limit(limit)
-      .execute();
-    const claimed: DeliveryKey[] = [];
-    for (const row of due) {
-      const result = await trx
-        .updateTable('tap_deliveries')
-        .set({ push_state: 'sending', push_due_at: now + leaseMs })
-        .where('tap_id', '=', row.tap_id)
-        .where('device_id', '=', row.device_id)
-        .where('push_state', 'in', CLAIMABLE)
-        .where('push_due_at', '<=', now)
-        .executeTakeFirst();
-      if (result.numUpdatedRows === 1n) claimed.push({ tapId: row.tap_id, deviceId: row.device_id });
-    }
-    return claimed;
-  });
-}
-
-export async function loadHandoffs(db: Db, keys: DeliveryKey[]): Promise<Handoff[]> {
-  if (keys.length === 0) return [];
-  const rows = await db
+export async function findDue(trx: Trx, now: number, limit: number): Promise<Handoff[]> {
+  const rows = await trx
     .selectFrom('tap_deliveries as d')
-    .innerJoin('taps as t', 't.id', 'd.tap_id')
-    .innerJoin('devices as v', 'v.id', 'd.device_id')
+    .innerJoin('taps as t', 't.seq', 'd.tap_seq')
+    // A left join: a device removed meanwhile must still settle its hand-off.
+    .leftJoin('devices as v', 'v.id', 'd.device_id')
     .innerJoin('users as s', 's.id', 't.sender_id')
     .selectAll('t')
     .select([
+      'v.id as existing_device_id',
       'd.device_id',
       'd.status',
       'd.push_trigger',
@@ -82,9 +69,14 @@ export async function loadHandoffs(db: Db, keys: DeliveryKey[]): Promise<Handoff
       'v.push_token_invalid_at',
       's.display_name',
     ])
-    .where((eb) => eb.or(keys.map((k) => eb.and([eb('d.tap_id', '=', k.tapId), eb('d.device_id', '=', k.deviceId)]))))
+    .where(sql<boolean>`d.push_state in ('waiting', 'sending')`)
+    .where('d.push_due_at', '<=', now)
+    .orderBy('d.push_due_at')
+    .limit(limit)
     .execute();
   return rows.map((r) => ({
+    tapSeq: r.seq,
+    deviceId: r.device_id,
     tap: {
       seq: r.seq,
       id: r.id,
@@ -97,7 +89,7 @@ export async function loadHandoffs(db: Db, keys: DeliveryKey[]): Promise<Handoff
       delivered_at: r.delivered_at,
       seen_at: r.seen_at,
     },
-    deviceId: r.device_id,
+    deviceExists: r.existing_device_id !== null,
     status: r.status,
     trigger: r.push_trigger,
     attempts: r.push_attempts,
@@ -107,6 +99,37 @@ export async function loadHandoffs(db: Db, keys: DeliveryKey[]): Promise<Handoff
     tokenInvalidAt: r.push_token_invalid_at,
     senderName: r.display_name,
   }));
+}
+
+/**
+ * Claims hand-offs for sending: each moves to 'sending' with a lease
+ * (push_due_at in the future). The update only takes rows that are still
+ * claimable, so two instances never claim the same one; returns the claimed.
+ */
+export async function claim(trx: Trx, keys: DeliveryKey[], now: number, leaseUntil: number): Promise<DeliveryKey[]> {
+  if (keys.length === 0) return [];
+  const rows = await trx
+    .updateTable('tap_deliveries')
+    .set({ push_state: 'sending', push_due_at: leaseUntil })
+    .where((eb) => isKey(eb, keys))
+    .where(claimable)
+    .where('push_due_at', '<=', now)
+    .returning(['tap_seq', 'device_id'])
+    .execute();
+  return rows.map((r) => ({ tapSeq: r.tap_seq, deviceId: r.device_id }));
+}
+
+/** Settles hand-offs that need no request (acked first, expired, nothing to push to), if still unclaimed. */
+export async function settle(trx: Trx, keys: DeliveryKey[], state: PushState, reason: string, now: number): Promise<number> {
+  if (keys.length === 0) return 0;
+  const result = await trx
+    .updateTable('tap_deliveries')
+    .set({ push_state: state, push_last_reason: reason, push_due_at: null })
+    .where((eb) => isKey(eb, keys))
+    .where(claimable)
+    .where('push_due_at', '<=', now)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
 export async function recordOutcome(trx: Trx, update: OutcomeUpdate): Promise<void> {
@@ -120,7 +143,7 @@ export async function recordOutcome(trx: Trx, update: OutcomeUpdate): Promise<vo
       ...(update.apnsId !== undefined ? { push_apns_id: update.apnsId } : {}),
       ...(update.sentAt !== undefined ? { push_sent_at: update.sentAt } : {}),
     })
-    .where('tap_id', '=', update.tapId)
+    .where('tap_seq', '=', update.tapSeq)
     .where('device_id', '=', update.deviceId)
     // An ack that landed while we were sending wins over a retry.
     .where((eb) => (update.state === 'waiting' ? eb('status', '=', 'pending') : eb.lit(true)))
@@ -143,7 +166,7 @@ export async function nextDueAt(db: Db): Promise<number | undefined> {
   const row = await db
     .selectFrom('tap_deliveries')
     .select((eb) => eb.fn.min('push_due_at').as('due'))
-    .where('push_state', 'in', CLAIMABLE)
+    .where(claimable)
     .executeTakeFirst();
   return row?.due ?? undefined;
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, test } from 'node:test';
 import { ManualClock, systemClock, type Clock } from '../../src/clock.ts';
+import { PUSH_LEASE_MS } from '../../src/context.ts';
 import { startTestApp, type TestApp, type TestAppOptions } from '../support/app.ts';
 import { addDevice, asUser, pair, sendTap, signUp, type User } from '../support/clients.ts';
 import { FakeApns, createTestApnsKey } from '../support/fake-apns.ts';
@@ -240,7 +241,8 @@ describe('push delivery through APNs', () => {
   });
 
   test('a live socket that acks is never pushed; one that does not ack within the window is', async () => {
-    const { alex, sam, samWatch } = await setUp({ env: { ACK_WINDOW_MS: '300' } });
+    // Long enough that a loaded machine still acks in time; the test waits it out once.
+    const { alex, sam, samWatch } = await setUp({ env: { ACK_WINDOW_MS: '1500' } });
     const watchSocket = await WsClient.connect(t!.wsUrl, samWatch.accessToken);
     sockets.push(watchSocket);
     watchSocket.onFrame((frame) => {
@@ -250,8 +252,8 @@ describe('push delivery through APNs', () => {
     });
     const acked = await sendTap(alex, sam, { pattern: 'single' });
     const ignored = await sendTap(alex, sam, { pattern: 'long' });
-    await fake!.waitForRequests(1, 3000);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await fake!.waitForRequests(1, 5000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
     await settle();
     assert.deepEqual(
       fake!.requests.map((r) => (r.payload as { navi: { tap: { id: string } } }).navi.tap.id),
@@ -263,9 +265,29 @@ describe('push delivery through APNs', () => {
     assert.deepEqual([notPushed.status, notPushed.channel, notPushed.push.state], ['delivered', 'websocket', 'not_needed']);
   });
 
+  test('a device signed out before its ack window ends is not pushed', async () => {
+    const { alex, sam, samWatch } = await setUp({ env: { ACK_WINDOW_MS: '300' } });
+    const watchSocket = await WsClient.connect(t!.wsUrl, samWatch.accessToken);
+    sockets.push(watchSocket);
+    const tap = await sendTap(alex, sam);
+    await watchSocket.next('tap');
+    assert.equal((await samWatch.request('POST', '/v1/auth/logout')).statusCode, 204);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    t!.ctx.push.kick();
+    await settle();
+    assert.equal(fake!.requests.length, 0);
+    const detail = (await alex.request('GET', `/v1/taps/${tap.id}`)).json<{ deliveries: Delivery[] }>();
+    assert.deepEqual(
+      detail.deliveries.map((d) => d.deviceId),
+      [sam.deviceId],
+      'the removed device is no longer listed',
+    );
+  });
+
   test('a tap accepted just before a crash is pushed after the restart', async () => {
-    const { alex, sam, samWatch, key } = await setUp();
-    // The process dies after committing the tap and before its push goes out.
+    const clock = new ManualClock(Date.now());
+    const { alex, sam, samWatch, key } = await setUp({ clock });
+    // The process dies after committing the tap (and claiming its push) and before the push goes out.
     await t!.ctx.push.stop();
     const tap = await sendTap(alex, sam);
     const { database, config } = t!;
@@ -273,6 +295,7 @@ describe('push delivery through APNs', () => {
     assert.equal(fake!.requests.length, 0);
 
     t = await startTestApp({
+      clock,
       listen: true,
       database,
       jwtSecret: config.auth.jwtSecret,
@@ -285,6 +308,10 @@ describe('push delivery through APNs', () => {
         APNS_CA_PATH: fake!.caPath,
       },
     });
+    // SQLite: this process owns the file and takes the dead claim back at start.
+    // PostgreSQL: another instance may hold it, so it waits for the claim's lease.
+    clock.advance(PUSH_LEASE_MS);
+    t.ctx.push.kick();
     await fake!.waitForRequests(1);
     await settle();
     assert.equal((fake!.requests[0]!.payload as { navi: { tap: { id: string } } }).navi.tap.id, tap.id);

@@ -86,10 +86,15 @@ export function initialMigration(dialect: DialectName): Migration {
       await db.schema.createIndex('taps_sender_seq').on('taps').columns(['sender_id', 'seq']).execute();
       await db.schema.createIndex('taps_recipient_seq').on('taps').columns(['recipient_id', 'seq']).execute();
 
+      // Keyed by the tap's cursor, which only grows: delivery rows are
+      // appended at the end of the index instead of scattered by a random id.
+      // No foreign key to devices: a removed device's outstanding hand-offs are
+      // deleted with it (devices/service.ts), its settled history stays with the
+      // tap, and an index by device on this hot table would cost every insert.
       await db.schema
         .createTable('tap_deliveries')
-        .addColumn('tap_id', 'text', (c) => c.notNull().references('taps.id').onDelete('cascade'))
-        .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id').onDelete('cascade'))
+        .addColumn('tap_seq', dialect === 'sqlite' ? 'integer' : 'bigint', (c) => c.notNull().references('taps.seq').onDelete('cascade'))
+        .addColumn('device_id', 'text', (c) => c.notNull())
         .addColumn('recipient_id', 'text', (c) => c.notNull())
         .addColumn('status', 'text', (c) => c.notNull())
         .addColumn('channel', 'text')
@@ -102,9 +107,8 @@ export function initialMigration(dialect: DialectName): Migration {
         .addColumn('push_last_reason', 'text')
         .addColumn('push_apns_id', 'text')
         .addColumn('push_sent_at', 'bigint')
-        .addPrimaryKeyConstraint('tap_deliveries_pk', ['tap_id', 'device_id'])
+        .addPrimaryKeyConstraint('tap_deliveries_pk', ['tap_seq', 'device_id'])
         .execute();
-      await db.schema.createIndex('tap_deliveries_device_id').on('tap_deliveries').column('device_id').execute();
       // Only hand-offs still to be pushed are indexed: the worker's scan stays small.
       await db.schema
         .createIndex('tap_deliveries_push_due')

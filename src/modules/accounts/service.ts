@@ -49,6 +49,7 @@ export class AccountService {
       await trx.deleteFrom('users').where('id', '=', userId).execute();
       return rows;
     });
+    this.#deps.devices.forgetUser(userId);
     this.#deps.bus.publish(userId, { type: 'user.deleted' });
     for (const row of pairings) this.#deps.pairing.publishRemoved(row);
   }

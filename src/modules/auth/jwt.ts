@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /**
  * HS256 JSON Web Tokens, small and exact: the algorithm is pinned (a token
@@ -33,12 +33,13 @@ export class TokenError extends Error {
 const HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 
 export class Hs256 {
-  readonly #key: Buffer;
+  readonly #key: KeyObject;
   readonly #issuer: string;
   readonly #audience: string;
 
   constructor(secret: string, issuer: string, audience: string) {
-    this.#key = Buffer.from(secret, 'utf8');
+    // A KeyObject made once: handing createHmac the raw bytes re-imports the key on every call.
+    this.#key = createSecretKey(Buffer.from(secret, 'utf8'));
     this.#issuer = issuer;
     this.#audience = audience;
   }

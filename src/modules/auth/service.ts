@@ -6,7 +6,9 @@ import { AppError } from '../../errors.ts';
 import { randomToken, sha256, uuidv7 } from '../../ids.ts';
 import type { Logger } from '../../logger.ts';
 import type { DeviceService } from '../devices/service.ts';
-import { Hs256, TokenError } from './jwt.ts';
+import { Hs256, TokenError, type TokenClaims } from './jwt.ts';
+
+const VERIFIED_TOKENS_KEPT = 20_000;
 
 export interface Session {
   userId: string;
@@ -41,6 +43,8 @@ interface Deps {
 export class AuthService {
   readonly #deps: Deps;
   readonly #jwt: Hs256;
+  /** Access tokens already verified (oldest evicted first); revocation is checked separately, per request. */
+  readonly #verified = new Map<string, TokenClaims>();
 
   constructor(deps: Deps) {
     this.#deps = deps;
@@ -123,9 +127,17 @@ export class AuthService {
     return { userId: claims.sub, deviceId: claims.did, expiresAt: claims.exp * 1000 };
   }
 
-  #verify(token: string, type: 'access' | 'refresh', now: number) {
+  #verify(token: string, type: 'access' | 'refresh', now: number): TokenClaims {
+    if (type === 'access') {
+      // An app presents the same access token for its whole lifetime; its
+      // signature and claims do not change, only whether it has expired.
+      const known = this.#verified.get(token);
+      if (known && known.exp * 1000 > now) return known;
+    }
     try {
-      return this.#jwt.verify(token, type, now);
+      const claims = this.#jwt.verify(token, type, now);
+      if (type === 'access') this.#remember(token, claims);
+      return claims;
     } catch (error) {
       if (!(error instanceof TokenError)) throw error;
       const detail: Record<TokenError['reason'], string> = {
@@ -138,6 +150,11 @@ export class AuthService {
       };
       throw new AppError('INVALID_TOKEN', detail[error.reason]);
     }
+  }
+
+  #remember(token: string, claims: TokenClaims): void {
+    if (this.#verified.size >= VERIFIED_TOKENS_KEPT) this.#verified.delete(this.#verified.keys().next().value as string);
+    this.#verified.set(token, claims);
   }
 
   async #issue(db: Executor, userId: string, deviceId: string, now: number, predecessorHash?: string): Promise<Session> {

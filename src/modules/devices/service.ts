@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Clock } from '../../clock.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
 import type { DeviceRow, Executor, Platform, PushEnvironment } from '../../db/schema.ts';
@@ -5,6 +6,9 @@ import { notFound } from '../../http/error-handler.ts';
 import { uuidv7 } from '../../ids.ts';
 import type { DeviceRemovalReason, EventBus } from '../../realtime/events.ts';
 import type { DeviceView } from './schemas.ts';
+
+const OWNERS_KEPT = 50_000;
+const OWNER_TTL_MS = 60_000;
 
 interface Deps {
   database: DatabaseHandle;
@@ -14,6 +18,7 @@ interface Deps {
 
 export class DeviceService {
   readonly #deps: Deps;
+  readonly #owners = new Map<string, { userId: string; at: number }>();
 
   constructor(deps: Deps) {
     this.#deps = deps;
@@ -39,10 +44,26 @@ export class DeviceService {
     return id;
   }
 
-  /** The user a device belongs to, or undefined once it was removed. */
+  /**
+   * The user a device belongs to, or undefined once it was removed. Asked on
+   * every authenticated request, so answers are remembered; removing a device
+   * (or its account) through this instance forgets it at once, and an answer
+   * is at most OWNER_TTL_MS old, which bounds what another instance could miss.
+   */
   async owner(deviceId: string): Promise<string | undefined> {
+    const now = this.#deps.clock.now();
+    const known = this.#owners.get(deviceId);
+    if (known && now - known.at < OWNER_TTL_MS) return known.userId;
     const row = await this.#deps.database.db.selectFrom('devices').select('user_id').where('id', '=', deviceId).executeTakeFirst();
-    return row?.user_id;
+    if (!row) return undefined;
+    if (this.#owners.size >= OWNERS_KEPT) this.#owners.delete(this.#owners.keys().next().value as string);
+    this.#owners.set(deviceId, { userId: row.user_id, at: now });
+    return row.user_id;
+  }
+
+  /** Forgets every device of a user whose account is gone. */
+  forgetUser(userId: string): void {
+    for (const [deviceId, known] of this.#owners) if (known.userId === userId) this.#owners.delete(deviceId);
   }
 
   async list(userId: string, currentDeviceId: string): Promise<DeviceView[]> {
@@ -61,12 +82,19 @@ export class DeviceService {
    * are closed through the bus. Another user's device is simply not found.
    */
   async remove(userId: string, deviceId: string, reason: DeviceRemovalReason): Promise<void> {
-    const result = await this.#deps.database.db
-      .deleteFrom('devices')
-      .where('id', '=', deviceId)
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
-    if (result.numDeletedRows === 0n) throw notFound('Device');
+    const removed = await this.#deps.database.db.transaction().execute(async (trx) => {
+      const result = await trx.deleteFrom('devices').where('id', '=', deviceId).where('user_id', '=', userId).executeTakeFirst();
+      if (result.numDeletedRows === 0n) return false;
+      // Its pushes still to go (delivery rows carry no foreign key to devices, see the migration).
+      await trx
+        .deleteFrom('tap_deliveries')
+        .where(sql<boolean>`push_state in ('waiting', 'sending')`)
+        .where('device_id', '=', deviceId)
+        .execute();
+      return true;
+    });
+    if (!removed) throw notFound('Device');
+    this.#owners.delete(deviceId);
     this.#deps.bus.publish(userId, { type: 'device.removed', deviceId, reason });
   }
 

@@ -1,17 +1,16 @@
 import type { Clock } from '../../clock.ts';
-import type { DatabaseHandle } from '../../db/database.ts';
-import { GroupCommit } from '../../db/group-commit.ts';
 import type { DeliveryChannel, DeliveryStatus, Trx } from '../../db/schema.ts';
 import { AppError } from '../../errors.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { EventBus } from '../../realtime/events.ts';
 import { toCursor } from './view.ts';
+import type { WriteQueue } from './write-queue.ts';
 
 export type AckStatus = Exclude<DeliveryStatus, 'pending'>;
 /** How the ack arrived: over the device's socket, or over HTTP (after a push, or a history fetch). */
 export type AckVia = 'websocket' | 'http';
 
-interface Ack {
+export interface Ack {
   tapId: string;
   userId: string;
   deviceId: string;
@@ -28,6 +27,11 @@ interface Receipt {
   at: number;
 }
 
+export interface AckOutcome {
+  result: AckResult;
+  receipt?: Receipt;
+}
+
 export interface AckResult {
   /** Whether this ack moved the device's delivery forward (false for a repeat). */
   advanced: boolean;
@@ -37,7 +41,7 @@ export interface AckResult {
 const RANK: Record<DeliveryStatus, number> = { pending: 0, delivered: 1, seen: 2 };
 
 interface Deps {
-  database: DatabaseHandle;
+  writes: WriteQueue;
   clock: Clock;
   bus: EventBus;
   metrics: Metrics;
@@ -51,21 +55,13 @@ interface Deps {
  */
 export class AckService {
   readonly #deps: Deps;
-  readonly #writer: GroupCommit<Ack, { result: AckResult; receipt?: Receipt }>;
 
   constructor(deps: Deps) {
     this.#deps = deps;
-    this.#writer = new GroupCommit<Ack, { result: AckResult; receipt?: Receipt }>((acks) =>
-      deps.database.db.transaction().execute(async (trx) => {
-        const out = [];
-        for (const ack of acks) out.push(await applyAck(trx, ack).catch(keepAppError));
-        return out;
-      }),
-    );
   }
 
   async ack(principal: { userId: string; deviceId: string }, tapId: string, status: AckStatus, via: AckVia): Promise<AckResult> {
-    const { result, receipt } = await this.#writer.submit({ ...principal, tapId, status, via, at: this.#deps.clock.now() });
+    const { result, receipt } = await this.#deps.writes.writeAck({ ...principal, tapId, status, via, at: this.#deps.clock.now() });
     if (result.advanced) this.#deps.metrics.deliveriesAcked.inc({ status, channel: via });
     if (receipt) {
       this.#deps.bus.publish(receipt.senderId, {
@@ -78,18 +74,15 @@ export class AckService {
     }
     return result;
   }
-
-  drain(): Promise<void> {
-    return this.#writer.drain();
-  }
 }
 
-function keepAppError(error: unknown): AppError {
+/** Inside a shared transaction: a refusal belongs to its ack alone; anything else fails the batch. */
+export function keepAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   throw error;
 }
 
-async function applyAck(trx: Trx, ack: Ack): Promise<{ result: AckResult; receipt?: Receipt }> {
+export async function applyAck(trx: Trx, ack: Ack): Promise<AckOutcome> {
   const tap = await trx
     .selectFrom('taps')
     .select(['seq', 'sender_id', 'recipient_id', 'delivered_at', 'seen_at'])
@@ -101,7 +94,7 @@ async function applyAck(trx: Trx, ack: Ack): Promise<{ result: AckResult; receip
   let delivery = await trx
     .selectFrom('tap_deliveries')
     .select(['status', 'push_state', 'channel'])
-    .where('tap_id', '=', ack.tapId)
+    .where('tap_seq', '=', tap.seq)
     .where('device_id', '=', ack.deviceId)
     .executeTakeFirst();
   if (!delivery) {
@@ -110,7 +103,7 @@ async function applyAck(trx: Trx, ack: Ack): Promise<{ result: AckResult; receip
     await trx
       .insertInto('tap_deliveries')
       .values({
-        tap_id: ack.tapId,
+        tap_seq: tap.seq,
         device_id: ack.deviceId,
         recipient_id: ack.userId,
         status: 'pending',
@@ -140,7 +133,7 @@ async function applyAck(trx: Trx, ack: Ack): Promise<{ result: AckResult; receip
       push_state: delivery.push_state === 'waiting' ? 'not_needed' : delivery.push_state,
       push_due_at: delivery.push_state === 'waiting' ? null : undefined,
     }))
-    .where('tap_id', '=', ack.tapId)
+    .where('tap_seq', '=', tap.seq)
     .where('device_id', '=', ack.deviceId)
     .execute();
 

@@ -47,7 +47,7 @@ export function findTap(db: Executor, tapId: string): Promise<TapRow | undefined
   return db.selectFrom('taps').selectAll().where('id', '=', tapId).executeTakeFirst();
 }
 
-export function findDeliveries(db: Executor, tapId: string) {
+export function findDeliveries(db: Executor, tapSeq: number) {
   return db
     .selectFrom('tap_deliveries as d')
     .innerJoin('devices as v', 'v.id', 'd.device_id')
@@ -65,7 +65,7 @@ export function findDeliveries(db: Executor, tapId: string) {
       'd.push_apns_id',
       'd.push_sent_at',
     ])
-    .where('d.tap_id', '=', tapId)
+    .where('d.tap_seq', '=', tapSeq)
     .orderBy('v.created_at')
     .execute();
 }

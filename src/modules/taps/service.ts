@@ -1,38 +1,39 @@
 import type { Clock } from '../../clock.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
-import { GroupCommit } from '../../db/group-commit.ts';
 import { AppError } from '../../errors.ts';
 import { notFound } from '../../http/error-handler.ts';
 import { uuidv7 } from '../../ids.ts';
 import type { Metrics } from '../../metrics.ts';
 import { enforceLimit, type RateLimiter } from '../../rate-limit.ts';
 import type { EventBus } from '../../realtime/events.ts';
-import type { Presence } from '../../realtime/presence.ts';
+import type { Handoff } from '../../push/repo.ts';
 import { toIsoOrNull } from '../../clock.ts';
 import { findDeliveries, findTap, findTaps, latestSeq } from './repo.ts';
 import type { ListTapsQuery, SendTapBody, TapDetail, TapPage, TapView } from './schemas.ts';
 import { toCursor, toTapView } from './view.ts';
-import { writeTapBatch, type TapDraft, type WrittenTap } from './writer.ts';
+import type { WriteQueue } from './write-queue.ts';
 
 export interface Sender {
   userId: string;
   deviceId: string;
 }
 
-/** Wakes the push side when a hand-off falls due (see push/dispatcher.ts). */
-export interface PushScheduler {
+/** The push side of the delivery policy (see push/dispatcher.ts). */
+export interface PushHandoff {
+  /** Push these now: they were claimed in the tap's own transaction. */
+  pushNow(handoffs: Handoff[]): void;
+  /** Wake up when an ack window ends. */
   schedule(dueAt: number): void;
 }
 
 interface Deps {
   database: DatabaseHandle;
+  writes: WriteQueue;
   clock: Clock;
   bus: EventBus;
-  presence: Presence;
   metrics: Metrics;
   rateLimiter: RateLimiter;
-  pushScheduler: PushScheduler;
-  ackWindowMs: number;
+  push: PushHandoff;
   tapsPerMinute: number;
 }
 
@@ -44,16 +45,8 @@ export const SYNC_PAGE_SIZE = 200;
  */
 export class TapService {
   readonly #deps: Deps;
-  readonly #writer: GroupCommit<TapDraft, WrittenTap>;
-
   constructor(deps: Deps) {
     this.#deps = deps;
-    this.#writer = new GroupCommit<TapDraft, WrittenTap>(
-      (drafts) => writeTapBatch(deps.database, deps.presence, deps.ackWindowMs, drafts),
-      {
-        onBatch: (size) => deps.metrics.tapBatchSize.observe(size),
-      },
-    );
   }
 
   /**
@@ -70,7 +63,7 @@ export class TapService {
     });
     if (input.to === sender.userId) throw new AppError('NOT_PAIRED', 'You cannot send a tap to yourself');
     const now = this.#deps.clock.now();
-    const written = await this.#writer.submit({
+    const written = await this.#deps.writes.writeTap({
       id: input.id ?? uuidv7(now),
       clientChosenId: input.id !== undefined,
       senderId: sender.userId,
@@ -86,7 +79,8 @@ export class TapService {
       const event = { type: 'tap.created' as const, tap, originDeviceId: sender.deviceId };
       this.#deps.bus.publish(tap.to, event);
       this.#deps.bus.publish(tap.from, event);
-      if (written.pushDueAt !== undefined) this.#deps.pushScheduler.schedule(written.pushDueAt);
+      if (written.pushNow.length > 0) this.#deps.push.pushNow(written.pushNow);
+      if (written.pushDueAt !== undefined) this.#deps.push.schedule(written.pushDueAt);
     }
     return { tap, created: written.created };
   }
@@ -127,7 +121,7 @@ export class TapService {
     const { db } = this.#deps.database;
     const row = await findTap(db, tapId);
     if (!row || (row.sender_id !== userId && row.recipient_id !== userId)) throw notFound('Tap');
-    const deliveries = await findDeliveries(db, tapId);
+    const deliveries = await findDeliveries(db, row.seq);
     return {
       tap: toTapView(row),
       deliveries: deliveries.map((d) => ({
@@ -147,10 +141,5 @@ export class TapService {
         },
       })),
     };
-  }
-
-  /** Waits for taps already accepted to be committed (graceful shutdown). */
-  drain(): Promise<void> {
-    return this.#writer.drain();
   }
 }

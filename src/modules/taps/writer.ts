@@ -1,6 +1,8 @@
-import type { DatabaseHandle } from '../../db/database.ts';
-import type { Intensity, Pattern, TapRow, Trx } from '../../db/schema.ts';
+import type { Intensity, Pattern, TapDeliveriesTable, TapRow, Trx } from '../../db/schema.ts';
 import { AppError } from '../../errors.ts';
+import type { Metrics } from '../../metrics.ts';
+import { pushVerdict } from '../../push/policy.ts';
+import type { Handoff } from '../../push/repo.ts';
 import type { Presence } from '../../realtime/presence.ts';
 
 /** A tap as it arrives, before it has a cursor. */
@@ -20,8 +22,20 @@ export interface WrittenTap {
   row: TapRow;
   /** False when the draft repeated an existing tap (idempotent retry). */
   created: boolean;
-  /** Earliest push hand-off of the recipient's devices, when one was scheduled. */
+  /** Devices without a live socket to push now: already claimed in the same transaction. */
+  pushNow: Handoff[];
+  /** When the ack window of a device with a live socket ends, if one has it. */
   pushDueAt?: number;
+}
+
+export interface TapWriterOptions {
+  presence: Presence;
+  metrics: Metrics;
+  ackWindowMs: number;
+  tapTtlMs: number;
+  pushEnabled: boolean;
+  /** How long a claim made here stays ours (see push/dispatcher.ts). */
+  leaseMs: number;
 }
 
 const sameTap = (row: TapRow, draft: TapDraft): boolean =>
@@ -32,55 +46,47 @@ const sameTap = (row: TapRow, draft: TapDraft): boolean =>
 
 const coupleKey = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
 
+const idempotencyConflict = () => new AppError('IDEMPOTENCY_CONFLICT', 'A different tap already uses this id; use a new id for a new tap');
+
 /**
- * Commits a batch of taps in one transaction with a handful of set-based
- * statements, whatever the batch size: existing ids, pairings, the inserts,
- * the recipients' devices and their delivery rows. Per-tap refusals
+ * Writes a batch of taps inside the caller's transaction with a handful of
+ * set-based statements, whatever the batch size: existing ids, pairings, the
+ * inserts, the recipients' devices and their delivery rows. Per-tap refusals
  * (NOT_PAIRED, IDEMPOTENCY_CONFLICT) are returned in place, not thrown.
  */
-export async function writeTapBatch(
-  database: DatabaseHandle,
-  presence: Presence,
-  ackWindowMs: number,
-  drafts: TapDraft[],
-): Promise<Array<WrittenTap | AppError>> {
-  return database.db.transaction().execute(async (trx) => {
-    await database.lockTapSequence(trx);
-    const existing = await existingTaps(trx, drafts);
-    const couples = await pairedCouples(trx, drafts);
+export async function writeTapBatch(trx: Trx, options: TapWriterOptions, drafts: TapDraft[]): Promise<Array<WrittenTap | AppError>> {
+  const existing = await existingTaps(trx, drafts);
+  const couples = await pairedCouples(trx, drafts);
 
-    const outcomes: Array<WrittenTap | AppError | undefined> = [];
-    const toInsert = new Map<string, TapDraft>();
-    drafts.forEach((draft, i) => {
-      const stored = existing.get(draft.id);
-      if (stored) {
-        outcomes[i] = sameTap(stored, draft) ? { row: stored, created: false } : idempotencyConflict();
-      } else if (!couples.has(coupleKey(draft.senderId, draft.recipientId))) {
-        outcomes[i] = new AppError('NOT_PAIRED', 'You can only send taps to a partner');
-      } else if (!toInsert.has(draft.id)) {
-        toInsert.set(draft.id, draft);
-      }
-    });
-    if (toInsert.size === 0) return outcomes as Array<WrittenTap | AppError>;
-
-    const rows = await insertTaps(trx, [...toInsert.values()]);
-    const dueAt = await insertDeliveries(trx, presence, ackWindowMs, rows);
-    drafts.forEach((draft, i) => {
-      if (outcomes[i]) return;
-      const row = rows.get(draft.id)!;
-      // The first draft with an id created the row; a duplicate within the same batch is its retry.
-      const created = toInsert.get(draft.id) === draft;
-      outcomes[i] = created
-        ? { row, created, pushDueAt: dueAt.get(row.recipient_id) }
-        : sameTap(row, draft)
-          ? { row, created }
-          : idempotencyConflict();
-    });
-    return outcomes as Array<WrittenTap | AppError>;
+  const outcomes: Array<WrittenTap | AppError | undefined> = [];
+  const toInsert = new Map<string, TapDraft>();
+  drafts.forEach((draft, i) => {
+    const stored = existing.get(draft.id);
+    if (stored) {
+      outcomes[i] = sameTap(stored, draft) ? { row: stored, created: false, pushNow: [] } : idempotencyConflict();
+    } else if (!couples.has(coupleKey(draft.senderId, draft.recipientId))) {
+      outcomes[i] = new AppError('NOT_PAIRED', 'You can only send taps to a partner');
+    } else if (!toInsert.has(draft.id)) {
+      toInsert.set(draft.id, draft);
+    }
   });
-}
+  if (toInsert.size === 0) return outcomes as Array<WrittenTap | AppError>;
 
-const idempotencyConflict = () => new AppError('IDEMPOTENCY_CONFLICT', 'A different tap already uses this id; use a new id for a new tap');
+  const rows = await insertTaps(trx, [...toInsert.values()]);
+  const deliveries = await insertDeliveries(trx, options, rows);
+  drafts.forEach((draft, i) => {
+    if (outcomes[i]) return;
+    const row = rows.get(draft.id)!;
+    // The first draft with an id created the row; a duplicate within the same batch is its retry.
+    if (toInsert.get(draft.id) !== draft) {
+      outcomes[i] = sameTap(row, draft) ? { row, created: false, pushNow: [] } : idempotencyConflict();
+      return;
+    }
+    const plan = deliveries.get(row.id);
+    outcomes[i] = { row, created: true, pushNow: plan?.pushNow ?? [], pushDueAt: plan?.dueAt };
+  });
+  return outcomes as Array<WrittenTap | AppError>;
+}
 
 async function existingTaps(trx: Trx, drafts: TapDraft[]): Promise<Map<string, TapRow>> {
   const ids = [...new Set(drafts.filter((d) => d.clientChosenId).map((d) => d.id))];
@@ -125,49 +131,107 @@ async function insertTaps(trx: Trx, drafts: TapDraft[]): Promise<Map<string, Tap
 }
 
 /**
- * One delivery row per device of each recipient. A device with a live socket
- * gets the ack window before the push channel takes over; a device without one
- * is due for push at once.
+ * One delivery row per device of each recipient, with the delivery policy
+ * applied at once (docs/delivery.md): a device with a live socket gets the ack
+ * window before push takes over; a device without one is either claimed for
+ * an immediate push (handed to the dispatcher in memory after the commit), or
+ * settled right here when there is nothing to push to.
  */
 async function insertDeliveries(
   trx: Trx,
-  presence: Presence,
-  ackWindowMs: number,
+  options: TapWriterOptions,
   taps: Map<string, TapRow>,
-): Promise<Map<string, number>> {
+): Promise<Map<string, { pushNow: Handoff[]; dueAt?: number }>> {
   const recipients = [...new Set([...taps.values()].map((t) => t.recipient_id))];
-  const devices = await trx.selectFrom('devices').select(['id', 'user_id']).where('user_id', 'in', recipients).execute();
-  const devicesByUser = new Map<string, string[]>();
-  for (const device of devices) {
-    const list = devicesByUser.get(device.user_id) ?? [];
-    list.push(device.id);
-    devicesByUser.set(device.user_id, list);
-  }
-  const earliestDue = new Map<string, number>();
-  const rows = [...taps.values()].flatMap((tap) =>
-    (devicesByUser.get(tap.recipient_id) ?? []).map((deviceId) => {
-      const online = presence.isDeviceOnline(deviceId);
-      const due = online ? tap.created_at + ackWindowMs : tap.created_at;
-      const current = earliestDue.get(tap.recipient_id);
-      if (current === undefined || due < current) earliestDue.set(tap.recipient_id, due);
-      return {
-        tap_id: tap.id,
-        device_id: deviceId,
+  const devices = await trx
+    .selectFrom('devices')
+    .select(['id', 'user_id', 'push_token', 'push_environment', 'push_token_invalid_at'])
+    .where('user_id', 'in', recipients)
+    .execute();
+  const devicesOf = Map.groupBy(devices, (device) => device.user_id);
+  const plans = new Map<string, { pushNow: Handoff[]; dueAt?: number }>();
+  const rows: TapDeliveriesTable[] = [];
+  const toPush: Array<{ tap: TapRow; device: (typeof devices)[number] }> = [];
+
+  for (const tap of taps.values()) {
+    const plan: { pushNow: Handoff[]; dueAt?: number } = { pushNow: [] };
+    plans.set(tap.id, plan);
+    for (const device of devicesOf.get(tap.recipient_id) ?? []) {
+      const row: TapDeliveriesTable = {
+        tap_seq: tap.seq,
+        device_id: device.id,
         recipient_id: tap.recipient_id,
-        status: 'pending' as const,
+        status: 'pending',
         channel: null,
         delivered_at: null,
         seen_at: null,
-        push_state: 'waiting' as const,
-        push_trigger: online ? ('no_ack' as const) : ('offline' as const),
-        push_due_at: due,
+        push_state: 'waiting',
+        push_trigger: 'offline',
+        push_due_at: null,
         push_attempts: 0,
         push_last_reason: null,
         push_apns_id: null,
         push_sent_at: null,
       };
-    }),
-  );
+      rows.push(row);
+      if (options.presence.isDeviceOnline(device.id)) {
+        row.push_trigger = 'no_ack';
+        row.push_due_at = tap.created_at + options.ackWindowMs;
+        plan.dueAt = Math.min(plan.dueAt ?? Infinity, row.push_due_at);
+        continue;
+      }
+      options.metrics.pushHandoffs.inc({ trigger: 'offline' });
+      const target = {
+        status: 'pending' as const,
+        tapCreatedAt: tap.created_at,
+        pushToken: device.push_token,
+        pushEnvironment: device.push_environment,
+        tokenInvalidAt: device.push_token_invalid_at,
+        lastReason: null,
+      };
+      const verdict = pushVerdict(target, tap.created_at, options.tapTtlMs, options.pushEnabled);
+      if (verdict === 'send') {
+        row.push_state = 'sending';
+        row.push_due_at = tap.created_at + options.leaseMs;
+        toPush.push({ tap, device });
+      } else {
+        row.push_state = verdict.state;
+        row.push_last_reason = verdict.reason;
+        options.metrics.pushResolutions.inc({ state: verdict.state, reason: verdict.reason });
+      }
+    }
+  }
   if (rows.length > 0) await trx.insertInto('tap_deliveries').values(rows).execute();
-  return earliestDue;
+  if (toPush.length > 0) {
+    const names = await senderNames(
+      trx,
+      toPush.map(({ tap }) => tap.sender_id),
+    );
+    for (const { tap, device } of toPush) {
+      plans.get(tap.id)!.pushNow.push({
+        tapSeq: tap.seq,
+        deviceId: device.id,
+        deviceExists: true,
+        tap,
+        status: 'pending',
+        trigger: 'offline',
+        attempts: 0,
+        lastReason: null,
+        pushToken: device.push_token,
+        pushEnvironment: device.push_environment,
+        tokenInvalidAt: device.push_token_invalid_at,
+        senderName: names.get(tap.sender_id) ?? null,
+      });
+    }
+  }
+  return plans;
+}
+
+async function senderNames(trx: Trx, senderIds: string[]): Promise<Map<string, string | null>> {
+  const rows = await trx
+    .selectFrom('users')
+    .select(['id', 'display_name'])
+    .where('id', 'in', [...new Set(senderIds)])
+    .execute();
+  return new Map(rows.map((row) => [row.id, row.display_name]));
 }

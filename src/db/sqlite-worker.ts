@@ -1,0 +1,47 @@
+/**
+ * The thread that owns the SQLite connection. better-sqlite3 is synchronous:
+ * on the main thread every commit's fsync (synchronous=FULL) and every WAL
+ * checkpoint would stop the event loop, and with it every socket. Here they
+ * only stop this thread; the main thread sends compiled queries and awaits
+ * the answers (see sqlite-worker-dialect.ts).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openSqlite, statementCache } from './sqlite.ts';
+import type { WorkerReply, WorkerRequest } from './sqlite-worker-protocol.ts';
+
+const port = parentPort!;
+const { path } = workerData as { path: string };
+
+try {
+  const db = openSqlite(path);
+  const prepare = statementCache(db);
+  port.on('message', (request: WorkerRequest) => {
+    if (request.type === 'close') {
+      db.close();
+      port.postMessage({ type: 'closed' } satisfies WorkerReply);
+      port.close();
+      return;
+    }
+    try {
+      const statement = prepare(request.sql);
+      if (statement.reader) {
+        port.postMessage({ type: 'result', id: request.id, rows: statement.all(request.parameters) } satisfies WorkerReply);
+      } else {
+        const { changes, lastInsertRowid } = statement.run(request.parameters);
+        port.postMessage({
+          type: 'result',
+          id: request.id,
+          changes: Number(changes),
+          lastInsertRowid: Number(lastInsertRowid),
+        } satisfies WorkerReply);
+      }
+    } catch (error) {
+      const { message, code } = error as { message: string; code?: string };
+      port.postMessage({ type: 'error', id: request.id, message, code } satisfies WorkerReply);
+    }
+  });
+  port.postMessage({ type: 'ready' } satisfies WorkerReply);
+} catch (error) {
+  const { message, code } = error as { message: string; code?: string };
+  port.postMessage({ type: 'failed', message, code } satisfies WorkerReply);
+}
