@@ -89,14 +89,11 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
       : (overrides.pushSender ?? (config.apns ? new ApnsClient({ config: config.apns, clock, logger: pushLogger, metrics }) : undefined));
   const tapTtlMs = config.delivery.tapTtlSeconds * 1000;
   const push = new PushDispatcher({ database, clock, logger: pushLogger, metrics, sender: pushSender, tapTtlMs, leaseMs: PUSH_LEASE_MS });
-  const writes = new WriteQueue(database, {
-    presence: connections,
+  const writes = new WriteQueue(
+    database,
+    { ackWindowMs: config.delivery.ackWindowMs, tapTtlMs, pushEnabled: pushSender !== undefined, leaseMs: PUSH_LEASE_MS },
     metrics,
-    ackWindowMs: config.delivery.ackWindowMs,
-    tapTtlMs,
-    pushEnabled: pushSender !== undefined,
-    leaseMs: PUSH_LEASE_MS,
-  });
+  );
 
   const devices = new DeviceService({ database, clock, bus });
   const auth = new AuthService({ database, clock, config: config.auth, devices, logger: childLogger(logger, 'auth') });
@@ -108,7 +105,17 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     config: config.pairing,
     codePepper: hmacSha256(config.auth.jwtSecret, 'navi pairing codes'),
   });
-  const taps = new TapService({ database, writes, clock, bus, metrics, rateLimiter, push, tapsPerMinute: config.rateLimits.tapsPerMinute });
+  const taps = new TapService({
+    database,
+    writes,
+    clock,
+    bus,
+    presence: connections,
+    metrics,
+    rateLimiter,
+    push,
+    tapsPerMinute: config.rateLimits.tapsPerMinute,
+  });
   const acks = new AckService({ writes, clock, bus, metrics });
   const accounts = new AccountService({ database, bus, devices, pairing });
   const maintenance = new Maintenance({

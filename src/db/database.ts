@@ -6,6 +6,7 @@ import type { DialectName } from './dialect.ts';
 import { migrations } from './migrations/index.ts';
 import { postgresDialect } from './postgres.ts';
 import type { Database, Db, Trx } from './schema.ts';
+import { PROCEDURES, type ProcedureInput, type ProcedureName, type ProcedureOutput } from './procedures.ts';
 import { SqliteWorkerDialect } from './sqlite-worker-dialect.ts';
 
 /** Arbitrary constant naming the PostgreSQL advisory lock that orders tap cursors. */
@@ -15,18 +16,12 @@ export interface DatabaseHandle {
   readonly db: Db;
   readonly dialect: DialectName;
   /**
-   * Taken inside a transaction that inserts taps. SQLite has one writer, so
-   * cursors are visible in the order they were allocated. On PostgreSQL,
-   * concurrent transactions could make seq 11 visible before seq 10 and a
-   * client syncing from 11 would miss 10; the transaction-scoped lock makes
-   * cursor order and commit order the same across all instances.
-   */
-  lockTapSequence(trx: Trx): Promise<void>;
-  /**
    * Serialises transactions that check-then-change state spanning users
    * (pairing caps). SQLite transactions are already serial.
    */
   lockUsers(trx: Trx, userIds: string[]): Promise<void>;
+  /** Runs a procedure (procedures.ts) in one transaction, next to the data. */
+  run<N extends ProcedureName>(procedure: N, input: ProcedureInput<N>): Promise<ProcedureOutput<N>>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -34,8 +29,9 @@ export interface DatabaseHandle {
 export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   let dialect: Dialect;
   let name: DialectName;
+  let sqlite: SqliteWorkerDialect | undefined;
   if (config.kind === 'sqlite') {
-    dialect = new SqliteWorkerDialect(config.path);
+    dialect = sqlite = new SqliteWorkerDialect(config.path);
     name = 'sqlite';
   } else {
     dialect = postgresDialect(config.url).dialect;
@@ -45,13 +41,26 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   return {
     db,
     dialect: name,
-    async lockTapSequence(trx) {
-      if (name === 'postgres') await sql`select pg_advisory_xact_lock(${TAP_SEQUENCE_LOCK})`.execute(trx);
-    },
     async lockUsers(trx, userIds) {
       if (name === 'postgres') {
         await trx.selectFrom('users').select('id').where('id', 'in', userIds).orderBy('id').forUpdate().execute();
       }
+    },
+    async run(procedure, input) {
+      const run = PROCEDURES[procedure] as (trx: Trx, input: unknown) => Promise<ProcedureOutput<typeof procedure>>;
+      if (sqlite) {
+        const worker = sqlite;
+        return db.connection().execute(() => worker.call(procedure, input) as Promise<ProcedureOutput<typeof procedure>>);
+      }
+      // Procedures insert taps. SQLite has one writer, so cursors become
+      // visible in the order they were allocated. On PostgreSQL, concurrent
+      // transactions could make seq 11 visible before seq 10, and a client
+      // syncing from 11 would miss 10: this transaction-scoped lock makes
+      // cursor order and commit order the same across all instances.
+      return db.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(${TAP_SEQUENCE_LOCK})`.execute(trx);
+        return run(trx, input);
+      });
     },
     async ping() {
       await sql`select 1`.execute(db);

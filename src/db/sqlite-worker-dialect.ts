@@ -32,13 +32,25 @@ export class SqliteWorkerError extends Error {
  */
 export class SqliteWorkerDialect implements Dialect {
   readonly #path: string;
+  #driver: SqliteWorkerDriver | undefined;
 
   constructor(path: string) {
     this.#path = path;
   }
 
   createDriver(): Driver {
-    return new SqliteWorkerDriver(this.#path);
+    this.#driver = new SqliteWorkerDriver(this.#path);
+    return this.#driver;
+  }
+
+  /**
+   * Runs a procedure (procedures.ts) in the database thread. The caller must
+   * hold Kysely's connection (db.connection()), so no transaction of the main
+   * thread is open in between.
+   */
+  call(procedure: string, input: unknown): Promise<unknown> {
+    if (!this.#driver) throw new Error('the database is not initialised yet');
+    return this.#driver.call(procedure, input);
   }
   createQueryCompiler(): QueryCompiler {
     return new SqliteQueryCompiler();
@@ -53,7 +65,6 @@ export class SqliteWorkerDialect implements Dialect {
 
 class SqliteWorkerDriver implements Driver {
   readonly #path: string;
-  #worker: Worker | undefined;
   #connection: WorkerConnection | undefined;
   #closed: Promise<void> | undefined;
 
@@ -63,7 +74,6 @@ class SqliteWorkerDriver implements Driver {
 
   async init(): Promise<void> {
     const worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), { workerData: { path: this.#path } });
-    this.#worker = worker;
     this.#connection = new WorkerConnection(worker);
     await new Promise<void>((resolve, reject) => {
       const onMessage = (reply: WorkerReply) => {
@@ -90,6 +100,10 @@ class SqliteWorkerDriver implements Driver {
   }
   async releaseConnection(): Promise<void> {}
 
+  call(procedure: string, input: unknown): Promise<unknown> {
+    return this.#connection!.call(procedure, input);
+  }
+
   async destroy(): Promise<void> {
     this.#closed ??= this.#connection?.close() ?? Promise.resolve();
     await this.#closed;
@@ -110,7 +124,7 @@ class WorkerConnection implements DatabaseConnection {
   listen(): void {
     this.#worker.on('message', (reply: WorkerReply) => {
       if (reply.type === 'closed') return this.#onClosed?.();
-      if (reply.type !== 'result' && reply.type !== 'error') return;
+      if (reply.type !== 'result' && reply.type !== 'returned' && reply.type !== 'error') return;
       const pending = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
       if (reply.type === 'error') pending?.reject(new SqliteWorkerError(reply.message, reply.code));
@@ -127,12 +141,7 @@ class WorkerConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    if (this.#gone) throw this.#gone;
-    const id = this.#nextId++;
-    const reply = await new Promise<WorkerReply>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ type: 'query', id, sql: compiled.sql, parameters: compiled.parameters } satisfies WorkerRequest);
-    });
+    const reply = await this.#request((id) => ({ type: 'query', id, sql: compiled.sql, parameters: compiled.parameters }));
     if (reply.type !== 'result') throw new Error('unexpected reply');
     if (reply.rows) return { rows: reply.rows as R[] };
     return {
@@ -140,6 +149,21 @@ class WorkerConnection implements DatabaseConnection {
       numAffectedRows: BigInt(reply.changes ?? 0),
       insertId: reply.lastInsertRowid === undefined ? undefined : BigInt(reply.lastInsertRowid),
     };
+  }
+
+  async call(procedure: string, input: unknown): Promise<unknown> {
+    const reply = await this.#request((id) => ({ type: 'call', id, procedure, input }));
+    if (reply.type !== 'returned') throw new Error('unexpected reply');
+    return reply.output;
+  }
+
+  #request(build: (id: number) => WorkerRequest): Promise<WorkerReply> {
+    if (this.#gone) return Promise.reject(this.#gone);
+    const id = this.#nextId++;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage(build(id));
+    });
   }
 
   // eslint-disable-next-line require-yield

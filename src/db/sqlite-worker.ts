@@ -6,6 +6,9 @@
  * the answers (see sqlite-worker-dialect.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { Kysely, SqliteDialect } from 'kysely';
+import { PROCEDURES, type ProcedureName } from './procedures.ts';
+import type { Database } from './schema.ts';
 import { openSqlite, statementCache } from './sqlite.ts';
 import type { WorkerReply, WorkerRequest } from './sqlite-worker-protocol.ts';
 
@@ -15,7 +18,15 @@ const { path } = workerData as { path: string };
 try {
   const db = openSqlite(path);
   const prepare = statementCache(db);
+  // Procedures use Kysely too, on this thread's connection: synchronous
+  // underneath, so each call runs to completion before the next message.
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: { prepare, close: () => {} } }) });
+  let calls: Promise<void> = Promise.resolve();
   port.on('message', (request: WorkerRequest) => {
+    if (request.type === 'call') {
+      calls = calls.then(() => call(kysely, request.id, request.procedure as ProcedureName, request.input));
+      return;
+    }
     if (request.type === 'close') {
       db.close();
       port.postMessage({ type: 'closed' } satisfies WorkerReply);
@@ -44,4 +55,15 @@ try {
 } catch (error) {
   const { message, code } = error as { message: string; code?: string };
   port.postMessage({ type: 'failed', message, code } satisfies WorkerReply);
+}
+
+async function call(kysely: Kysely<Database>, id: number, name: ProcedureName, input: unknown): Promise<void> {
+  try {
+    const procedure = PROCEDURES[name] as (trx: unknown, input: unknown) => Promise<unknown>;
+    const output = await kysely.transaction().execute((trx) => procedure(trx, input));
+    port.postMessage({ type: 'returned', id, output } satisfies WorkerReply);
+  } catch (error) {
+    const { message, code } = error as { message: string; code?: string };
+    port.postMessage({ type: 'error', id, message, code } satisfies WorkerReply);
+  }
 }

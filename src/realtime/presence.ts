@@ -6,4 +6,6 @@
 export interface Presence {
   isUserOnline(userId: string): boolean;
   isDeviceOnline(deviceId: string): boolean;
+  /** The devices of a user that hold a live socket. */
+  onlineDevices(userId: string): string[];
 }

@@ -61,6 +61,11 @@ export class ConnectionRegistry<C extends RegisteredConnection = RegisteredConne
     return this.#byDevice.has(deviceId);
   }
 
+  onlineDevices(userId: string): string[] {
+    const connections = this.#byUser.get(userId);
+    return connections ? [...new Set([...connections].map((c) => c.deviceId))] : [];
+  }
+
   connectionsOfDevice(deviceId: string): C[] {
     return [...(this.#byDevice.get(deviceId) ?? [])];
   }

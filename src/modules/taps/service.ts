@@ -7,6 +7,7 @@ import type { Metrics } from '../../metrics.ts';
 import { enforceLimit, type RateLimiter } from '../../rate-limit.ts';
 import type { EventBus } from '../../realtime/events.ts';
 import type { Handoff } from '../../push/repo.ts';
+import type { Presence } from '../../realtime/presence.ts';
 import { toIsoOrNull } from '../../clock.ts';
 import { findDeliveries, findTap, findTaps, latestSeq } from './repo.ts';
 import type { ListTapsQuery, SendTapBody, TapDetail, TapPage, TapView } from './schemas.ts';
@@ -33,6 +34,7 @@ interface Deps {
   bus: EventBus;
   metrics: Metrics;
   rateLimiter: RateLimiter;
+  presence: Presence;
   push: PushHandoff;
   tapsPerMinute: number;
 }
@@ -65,6 +67,7 @@ export class TapService {
     const now = this.#deps.clock.now();
     const written = await this.#deps.writes.writeTap({
       id: input.id ?? uuidv7(now),
+      onlineDeviceIds: this.#deps.presence.onlineDevices(input.to),
       clientChosenId: input.id !== undefined,
       senderId: sender.userId,
       senderDeviceId: sender.deviceId,

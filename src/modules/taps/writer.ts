@@ -1,13 +1,13 @@
-import type { Intensity, Pattern, TapDeliveriesTable, TapRow, Trx } from '../../db/schema.ts';
+import type { Intensity, Pattern, PushState, TapDeliveriesTable, TapRow, Trx } from '../../db/schema.ts';
 import { AppError } from '../../errors.ts';
-import type { Metrics } from '../../metrics.ts';
 import { pushVerdict } from '../../push/policy.ts';
 import type { Handoff } from '../../push/repo.ts';
-import type { Presence } from '../../realtime/presence.ts';
 
 /** A tap as it arrives, before it has a cursor. */
 export interface TapDraft {
   id: string;
+  /** The recipient's devices holding a live socket when the tap was sent. */
+  onlineDeviceIds: string[];
   /** The client chose the id, so a row with it may already exist (a retry). */
   clientChosenId: boolean;
   senderId: string;
@@ -28,14 +28,19 @@ export interface WrittenTap {
   pushDueAt?: number;
 }
 
-export interface TapWriterOptions {
-  presence: Presence;
-  metrics: Metrics;
+/** The delivery policy's settings (docs/delivery.md). */
+export interface DeliveryPolicy {
   ackWindowMs: number;
   tapTtlMs: number;
   pushEnabled: boolean;
   /** How long a claim made here stays ours (see push/dispatcher.ts). */
   leaseMs: number;
+}
+
+/** What the policy decided, for the metrics (counted where the metrics live). */
+export interface PolicyCounts {
+  offlineHandoffs: number;
+  settled: Array<{ state: PushState; reason: string }>;
 }
 
 const sameTap = (row: TapRow, draft: TapDraft): boolean =>
@@ -54,7 +59,12 @@ const idempotencyConflict = () => new AppError('IDEMPOTENCY_CONFLICT', 'A differ
  * inserts, the recipients' devices and their delivery rows. Per-tap refusals
  * (NOT_PAIRED, IDEMPOTENCY_CONFLICT) are returned in place, not thrown.
  */
-export async function writeTapBatch(trx: Trx, options: TapWriterOptions, drafts: TapDraft[]): Promise<Array<WrittenTap | AppError>> {
+export async function writeTapBatch(
+  trx: Trx,
+  policy: DeliveryPolicy,
+  counts: PolicyCounts,
+  drafts: TapDraft[],
+): Promise<Array<WrittenTap | AppError>> {
   const existing = await existingTaps(trx, drafts);
   const couples = await pairedCouples(trx, drafts);
 
@@ -73,7 +83,7 @@ export async function writeTapBatch(trx: Trx, options: TapWriterOptions, drafts:
   if (toInsert.size === 0) return outcomes as Array<WrittenTap | AppError>;
 
   const rows = await insertTaps(trx, [...toInsert.values()]);
-  const deliveries = await insertDeliveries(trx, options, rows);
+  const deliveries = await insertDeliveries(trx, policy, counts, rows, drafts);
   drafts.forEach((draft, i) => {
     if (outcomes[i]) return;
     const row = rows.get(draft.id)!;
@@ -139,9 +149,12 @@ async function insertTaps(trx: Trx, drafts: TapDraft[]): Promise<Map<string, Tap
  */
 async function insertDeliveries(
   trx: Trx,
-  options: TapWriterOptions,
+  policy: DeliveryPolicy,
+  counts: PolicyCounts,
   taps: Map<string, TapRow>,
+  drafts: TapDraft[],
 ): Promise<Map<string, { pushNow: Handoff[]; dueAt?: number }>> {
+  const online = new Set(drafts.flatMap((draft) => draft.onlineDeviceIds));
   const recipients = [...new Set([...taps.values()].map((t) => t.recipient_id))];
   const devices = await trx
     .selectFrom('devices')
@@ -174,13 +187,13 @@ async function insertDeliveries(
         push_sent_at: null,
       };
       rows.push(row);
-      if (options.presence.isDeviceOnline(device.id)) {
+      if (online.has(device.id)) {
         row.push_trigger = 'no_ack';
-        row.push_due_at = tap.created_at + options.ackWindowMs;
+        row.push_due_at = tap.created_at + policy.ackWindowMs;
         plan.dueAt = Math.min(plan.dueAt ?? Infinity, row.push_due_at);
         continue;
       }
-      options.metrics.pushHandoffs.inc({ trigger: 'offline' });
+      counts.offlineHandoffs++;
       const target = {
         status: 'pending' as const,
         tapCreatedAt: tap.created_at,
@@ -189,15 +202,15 @@ async function insertDeliveries(
         tokenInvalidAt: device.push_token_invalid_at,
         lastReason: null,
       };
-      const verdict = pushVerdict(target, tap.created_at, options.tapTtlMs, options.pushEnabled);
+      const verdict = pushVerdict(target, tap.created_at, policy.tapTtlMs, policy.pushEnabled);
       if (verdict === 'send') {
         row.push_state = 'sending';
-        row.push_due_at = tap.created_at + options.leaseMs;
+        row.push_due_at = tap.created_at + policy.leaseMs;
         toPush.push({ tap, device });
       } else {
         row.push_state = verdict.state;
         row.push_last_reason = verdict.reason;
-        options.metrics.pushResolutions.inc({ state: verdict.state, reason: verdict.reason });
+        counts.settled.push(verdict);
       }
     }
   }
