@@ -17,24 +17,30 @@ interface Pending<I, O> {
   reject: (error: unknown) => void;
 }
 
-export interface GroupCommitStats {
-  batches: number;
-  items: number;
+export interface GroupCommitOptions {
+  /** Largest batch (default 256). */
+  maxBatch?: number;
+  /**
+   * Batches committing at once (default 1). With 2, the next batch is already
+   * queued at the database when the current one finishes, so a database
+   * thread never waits for the event loop between batches.
+   */
+  maxInFlight?: number;
 }
 
 export class GroupCommit<I, O> {
   readonly #handler: BatchHandler<I, O>;
   readonly #maxBatch: number;
-  readonly #onBatch?: (size: number) => void;
+  readonly #maxInFlight: number;
   #queue: Array<Pending<I, O>> = [];
-  #running = false;
+  #inFlight = 0;
   #scheduled = false;
   #idle: Array<() => void> = [];
 
-  constructor(handler: BatchHandler<I, O>, options: { maxBatch?: number; onBatch?: (size: number) => void } = {}) {
+  constructor(handler: BatchHandler<I, O>, options: GroupCommitOptions = {}) {
     this.#handler = handler;
     this.#maxBatch = options.maxBatch ?? 256;
-    this.#onBatch = options.onBatch;
+    this.#maxInFlight = options.maxInFlight ?? 1;
   }
 
   submit(item: I): Promise<O> {
@@ -46,33 +52,31 @@ export class GroupCommit<I, O> {
 
   /** Resolves once everything submitted so far has been committed or failed. */
   drain(): Promise<void> {
-    if (!this.#running && this.#queue.length === 0) return Promise.resolve();
+    if (this.#inFlight === 0 && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   #schedule(): void {
-    if (this.#running || this.#scheduled) return;
+    if (this.#scheduled || this.#inFlight >= this.#maxInFlight) return;
     this.#scheduled = true;
     // setImmediate lets every request that already arrived in this turn of the
     // event loop join the batch before it is committed.
     setImmediate(() => {
       this.#scheduled = false;
-      void this.#run();
+      this.#flush();
     });
   }
 
-  async #run(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.#maxBatch);
-        this.#onBatch?.(batch.length);
-        await this.#commit(batch);
-      }
-    } finally {
-      this.#running = false;
-      for (const resolve of this.#idle.splice(0)) resolve();
+  #flush(): void {
+    while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      this.#inFlight++;
+      void this.#commit(batch).finally(() => {
+        this.#inFlight--;
+        // What queued up meanwhile has waited a whole commit already: go now.
+        if (this.#queue.length > 0) this.#flush();
+        else if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      });
     }
   }
 

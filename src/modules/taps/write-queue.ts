@@ -21,23 +21,26 @@ export class WriteQueue {
   readonly #commits: GroupCommit<HotWrite, HotResult>;
 
   constructor(database: DatabaseHandle, policy: DeliveryPolicy, metrics: Metrics) {
-    this.#commits = new GroupCommit<HotWrite, HotResult>(async (writes) => {
-      const input: HotWriteInput = { taps: [], acks: [], policy };
-      for (const write of writes) {
-        if (write.kind === 'tap') input.taps.push(write.draft);
-        else input.acks.push(write.ack);
-      }
-      if (input.taps.length > 0) metrics.tapBatchSize.observe(input.taps.length);
-      const output = await database.run('writeHot', input);
-      if (output.counts.offlineHandoffs > 0) metrics.pushHandoffs.inc({ trigger: 'offline' }, output.counts.offlineHandoffs);
-      for (const { state, reason } of output.counts.settled) metrics.pushResolutions.inc({ state, reason });
-      const taps = output.taps.values();
-      const acks = output.acks.values();
-      return writes.map((write): HotResult | AppError => {
-        const outcome = write.kind === 'tap' ? taps.next().value! : acks.next().value!;
-        return isRefusal(outcome) ? toAppError(outcome) : outcome;
-      });
-    });
+    this.#commits = new GroupCommit<HotWrite, HotResult>(
+      async (writes) => {
+        const input: HotWriteInput = { taps: [], acks: [], policy };
+        for (const write of writes) {
+          if (write.kind === 'tap') input.taps.push(write.draft);
+          else input.acks.push(write.ack);
+        }
+        if (input.taps.length > 0) metrics.tapBatchSize.observe(input.taps.length);
+        const output = await database.run('writeHot', input);
+        if (output.counts.offlineHandoffs > 0) metrics.pushHandoffs.inc({ trigger: 'offline' }, output.counts.offlineHandoffs);
+        for (const { state, reason } of output.counts.settled) metrics.pushResolutions.inc({ state, reason });
+        const taps = output.taps.values();
+        const acks = output.acks.values();
+        return writes.map((write): HotResult | AppError => {
+          const outcome = write.kind === 'tap' ? taps.next().value! : acks.next().value!;
+          return isRefusal(outcome) ? toAppError(outcome) : outcome;
+        });
+      },
+      { maxInFlight: 2 },
+    );
   }
 
   writeTap(draft: TapDraft): Promise<WrittenTap> {
