@@ -47,18 +47,21 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
       }
     },
     async run(procedure, input) {
-      const run = PROCEDURES[procedure] as (trx: Trx, input: unknown) => Promise<ProcedureOutput<typeof procedure>>;
+      const { run, insertsTaps } = PROCEDURES[procedure] as {
+        run: (trx: Trx, input: unknown) => Promise<ProcedureOutput<typeof procedure>>;
+        insertsTaps: boolean;
+      };
       if (sqlite) {
         const worker = sqlite;
         return db.connection().execute(() => worker.call(procedure, input) as Promise<ProcedureOutput<typeof procedure>>);
       }
-      // Procedures insert taps. SQLite has one writer, so cursors become
+      // Procedures that insert taps: SQLite has one writer, so cursors become
       // visible in the order they were allocated. On PostgreSQL, concurrent
       // transactions could make seq 11 visible before seq 10, and a client
       // syncing from 11 would miss 10: this transaction-scoped lock makes
       // cursor order and commit order the same across all instances.
       return db.transaction().execute(async (trx) => {
-        await sql`select pg_advisory_xact_lock(${TAP_SEQUENCE_LOCK})`.execute(trx);
+        if (insertsTaps) await sql`select pg_advisory_xact_lock(${TAP_SEQUENCE_LOCK})`.execute(trx);
         return run(trx, input);
       });
     },

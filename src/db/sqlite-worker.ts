@@ -59,8 +59,8 @@ try {
 
 async function call(kysely: Kysely<Database>, id: number, name: ProcedureName, input: unknown): Promise<void> {
   try {
-    const procedure = PROCEDURES[name] as (trx: unknown, input: unknown) => Promise<unknown>;
-    const output = await kysely.transaction().execute((trx) => procedure(trx, input));
+    const { run } = PROCEDURES[name] as { run: (trx: unknown, input: unknown) => Promise<unknown> };
+    const output = await kysely.transaction().execute((trx) => run(trx, input));
     port.postMessage({ type: 'returned', id, output } satisfies WorkerReply);
   } catch (error) {
     const { message, code } = error as { message: string; code?: string };

@@ -2,6 +2,7 @@ import type { RawData, WebSocket } from 'ws';
 import { AppError, isAppError, type ErrorCode } from '../errors.ts';
 import type { TapView } from '../modules/taps/schemas.ts';
 import { SYNC_PAGE_SIZE } from '../modules/taps/service.ts';
+import { toCursor } from '../modules/taps/view.ts';
 import type { BusEvent } from './events.ts';
 import type { GatewayDeps } from './gateway-deps.ts';
 import { CloseCodes, type ClientMessage, type CloseCode, type ServerMessage } from './protocol.ts';
@@ -142,10 +143,8 @@ export class ClientConnection implements RegisteredConnection {
     this.#state = 'opening';
     this.#inbox = [];
     try {
-      const [cursor, partners] = await Promise.all([
-        this.#deps.taps.latestCursor(principal.userId),
-        this.#deps.pairing.partnerIds(principal.userId),
-      ]);
+      const { cursor: latest, partnerIds: partners } = await this.#deps.database.run('connectionSnapshot', { userId: principal.userId });
+      const cursor = toCursor(latest);
       if (this.#state !== 'opening') return;
       this.userId = principal.userId;
       this.deviceId = principal.deviceId;

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
+import type { DatabaseHandle } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AuthService } from '../modules/auth/service.ts';
@@ -16,6 +17,7 @@ export type ParsedMessage = { ok: true; message: ClientMessage } | { ok: false; 
 /** What a connection needs from the gateway and the services. */
 export interface GatewayDeps {
   config: Config['realtime'];
+  database: DatabaseHandle;
   clock: Clock;
   logger: Logger;
   metrics: Metrics;

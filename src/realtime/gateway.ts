@@ -1,4 +1,7 @@
 import websocket from '@fastify/websocket';
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
 import type { AppContext } from '../context.ts';
 import type { App } from '../http/app-type.ts';
 import { optionalAuth } from '../http/auth.ts';
@@ -25,17 +28,7 @@ export async function registerGateway(app: App, ctx: AppContext): Promise<void> 
 
   await app.register(websocket, {
     options: { maxPayload: ctx.config.realtime.maxMessageBytes, perMessageDeflate: false },
-    // Protocol errors are the client's (an oversized frame, a bad opcode): ws
-    // has already closed with the right code (1009, 1002), so only note it.
-    errorHandler: (error, socket) => {
-      const code = (error as { code?: string }).code;
-      if (code?.startsWith('WS_ERR_')) {
-        ctx.logger.info({ code }, 'websocket protocol error');
-        return;
-      }
-      ctx.logger.error({ err: error }, 'websocket error');
-      socket.terminate();
-    },
+    errorHandler: (error, socket) => onSocketError(ctx, error, socket),
     preClose: async () => {
       clearInterval(heartbeat);
       await shutdown(ctx, app);
@@ -46,12 +39,43 @@ export async function registerGateway(app: App, ctx: AppContext): Promise<void> 
     '/v1/ws',
     { websocket: true, onRequest: optionalAuth(ctx.services.auth), schema: { querystring: ConnectQuery } },
     (socket, request) => {
+      // @fastify/websocket's error listener keeps the upgrade's request and
+      // reply alive for the socket's whole life (about 2 KiB each, times tens
+      // of thousands of idle sockets); this one keeps nothing of them.
+      socket.removeAllListeners('error');
+      socket.on('error', (error) => onSocketError(ctx, error, socket));
+      releaseUpgradeResponse(request.raw.socket);
       const connection = new ClientConnection(socket, deps);
       connection.start(request.principal ?? undefined, request.query.cursor);
     },
   );
 
   app.addHook('onClose', async () => clearInterval(heartbeat));
+}
+
+/**
+ * The upgrade's ServerResponse stays attached to the TCP socket (Node's
+ * internal `_httpMessage`), and with it the request and Fastify's reply: about
+ * 2 KiB per socket that will never be used. Detaching it is what Node does when
+ * a response finishes; if the internals differ, nothing happens.
+ */
+function releaseUpgradeResponse(tcp: Socket): void {
+  const response = (tcp as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (response && typeof response.detachSocket === 'function') response.detachSocket(tcp);
+}
+
+/**
+ * Protocol errors are the client's (an oversized frame, a bad opcode): ws has
+ * already closed with the right code (1009, 1002), so they are only noted.
+ */
+function onSocketError(ctx: AppContext, error: Error, socket: WebSocket): void {
+  const code = (error as { code?: string }).code;
+  if (code?.startsWith('WS_ERR_')) {
+    ctx.logger.info({ code }, 'websocket protocol error');
+    return;
+  }
+  ctx.logger.error({ err: error }, 'websocket error');
+  socket.terminate();
 }
 
 /**
@@ -131,6 +155,7 @@ function gatewayDeps(ctx: AppContext): GatewayDeps {
 
   return {
     config: ctx.config.realtime,
+    database: ctx.database,
     clock: ctx.clock,
     logger,
     metrics: ctx.metrics,

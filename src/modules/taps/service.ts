@@ -9,7 +9,7 @@ import type { EventBus } from '../../realtime/events.ts';
 import type { Handoff } from '../../push/repo.ts';
 import type { Presence } from '../../realtime/presence.ts';
 import { toIsoOrNull } from '../../clock.ts';
-import { findDeliveries, findTap, findTaps, latestSeq } from './repo.ts';
+import { findDeliveries, findTap, findTaps } from './repo.ts';
 import type { ListTapsQuery, SendTapBody, TapDetail, TapPage, TapView } from './schemas.ts';
 import { toCursor, toTapView } from './view.ts';
 import type { WriteQueue } from './write-queue.ts';
@@ -113,10 +113,6 @@ export class TapService {
   async since(userId: string, after: number, limit = SYNC_PAGE_SIZE): Promise<{ taps: TapView[]; hasMore: boolean }> {
     const rows = await findTaps(this.#deps.database.db, { userId, after, limit: limit + 1 });
     return { taps: rows.slice(0, limit).map(toTapView), hasMore: rows.length > limit };
-  }
-
-  async latestCursor(userId: string): Promise<string> {
-    return toCursor(await latestSeq(this.#deps.database.db, userId));
   }
 
   /** One tap with its per-device delivery record; only its sender and recipient may see it. */
