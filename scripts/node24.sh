@@ -32,6 +32,13 @@ navi_provision_node24() {
   local pkg="node-${os}-${arch}"
   local prefix="${NAVI_ROOT}/.cache/node-${NAVI_NODE_VERSION}"
   local home="${prefix}/node_modules/${pkg}"
+  # npm finds its global npmrc next to the node it runs on; keep the machine's
+  # (registry, proxy CA file...) when npm runs on the provisioned node.
+  if [ -z "${npm_config_globalconfig:-}" ]; then
+    local globalconfig
+    globalconfig="$(npm config get globalconfig 2>/dev/null || true)"
+    if [ -n "${globalconfig}" ] && [ -f "${globalconfig}" ]; then export npm_config_globalconfig="${globalconfig}"; fi
+  fi
   if [ ! -x "${home}/bin/node" ]; then
     echo "node24.sh: installing ${pkg}@${NAVI_NODE_VERSION} into ${prefix}" >&2
     mkdir -p "${prefix}"
