@@ -1,7 +1,8 @@
 /**
  * Group commit: work submitted while a batch is being committed waits and is
  * committed together in the next batch, so N concurrent writers share one
- * fsync instead of paying one each. Only one batch is in flight at a time.
+ * fsync instead of paying one each. Batches are committed one at a time
+ * unless `maxInFlight` allows more.
  *
  * The handler receives the whole batch and returns one outcome per item, in
  * order: a value, or an Error that belongs to that item alone. If the handler

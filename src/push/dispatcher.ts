@@ -30,7 +30,7 @@ interface Deps {
   sender?: PushSender;
   tapTtlMs: number;
   /** How long a claimed hand-off is ours before another instance may take it over. */
-  leaseMs?: number;
+  leaseMs: number;
   batchSize?: number;
   /** Safety sweep for hand-offs scheduled elsewhere (another instance, a previous process). */
   sweepIntervalMs?: number;
@@ -42,17 +42,20 @@ export type PushChannelState = 'disabled' | 'ok' | 'failing';
 const keyOf = (key: DeliveryKey) => `${key.tapSeq}/${key.deviceId}`;
 
 const BACKOFF_BASE_MS = 1_000;
-const IDLE_RETRY_MS = 100;
 const BACKOFF_MAX_MS = 60_000;
+/** How soon to look again when a scan found due rows it could not take (another instance has them). */
+const IDLE_RETRY_MS = 100;
 
 /**
- * The push half of the delivery policy. Hand-offs are rows in tap_deliveries
- * (push_state 'waiting', due at push_due_at), written in the same transaction
- * as the tap, so they survive a crash and are picked up at start. The
- * dispatcher claims due rows with a lease, sends each through the PushSender,
- * and records the outcome: sent, failed, retry later (exponential backoff with
- * jitter, bounded by the tap's time-to-live), expired, or skipped. A device
- * that acked first is never pushed: an ack takes the row out of 'waiting'.
+ * The push half of the delivery policy (docs/delivery.md). Hand-offs are rows
+ * in tap_deliveries, written in the same transaction as the tap, so they
+ * survive a crash and are picked up at start. Pushes for devices without a
+ * socket arrive already claimed, through pushNow; the others fall due when an
+ * ack window ends, or when a retry's backoff does, and a scan claims them with
+ * a lease. Each goes through the PushSender once, and the outcome is recorded:
+ * sent, failed, retry later (exponential backoff with jitter, bounded by the
+ * tap's time-to-live), expired, or skipped. A device that acked first is never
+ * pushed: an ack takes the row out of 'waiting'.
  */
 export class PushDispatcher {
   readonly #deps: Deps;
@@ -70,7 +73,7 @@ export class PushDispatcher {
 
   constructor(deps: Deps) {
     this.#deps = deps;
-    this.#leaseMs = deps.leaseMs ?? 60_000;
+    this.#leaseMs = deps.leaseMs;
     this.#batchSize = deps.batchSize ?? 100;
     this.#recorder = new GroupCommit<OutcomeUpdate, void>(async (updates) => {
       await deps.database.db.transaction().execute(async (trx) => {

@@ -172,6 +172,16 @@ describe('taps', () => {
     assert.equal(sentView.status, 'seen');
   });
 
+  test('a device added after the tap was sent can ack it from history', async () => {
+    const tap = await sendTap(alex, sam);
+    const newWatch = await addDevice(t, sam, 'watchos');
+    assert.equal((await newWatch.request('POST', `/v1/taps/${tap.id}/ack`, { status: 'seen' })).statusCode, 204);
+    const detail = (await alex.request('GET', `/v1/taps/${tap.id}`)).json();
+    assert.equal(detail.tap.status, 'seen');
+    const delivery = detail.deliveries.find((d: { deviceId: string }) => d.deviceId === newWatch.deviceId);
+    assert.deepEqual([delivery.status, delivery.channel, delivery.push.state], ['seen', 'http', 'not_needed']);
+  });
+
   test('only the recipient may ack, and only the two partners may read a tap', async () => {
     const tap = await sendTap(alex, sam);
     const stranger = await signUp(t);

@@ -24,8 +24,6 @@ export interface TestDatabase {
  */
 const SCHEMA_CHURN_LOCK = 7_346_002;
 
-export const testsUsePostgres = (): boolean => loadConfig().database.kind === 'postgres';
-
 async function withAdmin<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();

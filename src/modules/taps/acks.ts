@@ -4,6 +4,7 @@ import { AppError } from '../../errors.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { EventBus } from '../../realtime/events.ts';
 import { toCursor } from './view.ts';
+import { newDelivery } from './writer.ts';
 import type { WriteQueue } from './write-queue.ts';
 
 export type AckStatus = Exclude<DeliveryStatus, 'pending'>;
@@ -76,12 +77,6 @@ export class AckService {
   }
 }
 
-/** Inside a shared transaction: a refusal belongs to its ack alone; anything else fails the batch. */
-export function keepAppError(error: unknown): AppError {
-  if (error instanceof AppError) return error;
-  throw error;
-}
-
 export async function applyAck(trx: Trx, ack: Ack): Promise<AckOutcome> {
   const tap = await trx
     .selectFrom('taps')
@@ -102,22 +97,7 @@ export async function applyAck(trx: Trx, ack: Ack): Promise<AckOutcome> {
     delivery = { status: 'pending', push_state: 'not_needed', channel: null };
     await trx
       .insertInto('tap_deliveries')
-      .values({
-        tap_seq: tap.seq,
-        device_id: ack.deviceId,
-        recipient_id: ack.userId,
-        status: 'pending',
-        channel: null,
-        delivered_at: null,
-        seen_at: null,
-        push_state: 'not_needed',
-        push_trigger: 'offline',
-        push_due_at: null,
-        push_attempts: 0,
-        push_last_reason: null,
-        push_apns_id: null,
-        push_sent_at: null,
-      })
+      .values({ ...newDelivery(tap.seq, ack.deviceId, ack.userId), push_state: 'not_needed' })
       .execute();
   }
   if (RANK[ack.status] <= RANK[delivery.status]) return { result: { advanced: false, status: delivery.status } };

@@ -170,22 +170,7 @@ async function insertDeliveries(
     const plan: { pushNow: Handoff[]; dueAt?: number } = { pushNow: [] };
     plans.set(tap.id, plan);
     for (const device of devicesOf.get(tap.recipient_id) ?? []) {
-      const row: TapDeliveriesTable = {
-        tap_seq: tap.seq,
-        device_id: device.id,
-        recipient_id: tap.recipient_id,
-        status: 'pending',
-        channel: null,
-        delivered_at: null,
-        seen_at: null,
-        push_state: 'waiting',
-        push_trigger: 'offline',
-        push_due_at: null,
-        push_attempts: 0,
-        push_last_reason: null,
-        push_apns_id: null,
-        push_sent_at: null,
-      };
+      const row = newDelivery(tap.seq, device.id, tap.recipient_id);
       rows.push(row);
       if (online.has(device.id)) {
         row.push_trigger = 'no_ack';
@@ -238,6 +223,26 @@ async function insertDeliveries(
     }
   }
   return plans;
+}
+
+/** A delivery row as it starts: nothing acked, nothing pushed yet. */
+export function newDelivery(tapSeq: number, deviceId: string, recipientId: string): TapDeliveriesTable {
+  return {
+    tap_seq: tapSeq,
+    device_id: deviceId,
+    recipient_id: recipientId,
+    status: 'pending',
+    channel: null,
+    delivered_at: null,
+    seen_at: null,
+    push_state: 'waiting',
+    push_trigger: 'offline',
+    push_due_at: null,
+    push_attempts: 0,
+    push_last_reason: null,
+    push_apns_id: null,
+    push_sent_at: null,
+  };
 }
 
 async function senderNames(trx: Trx, senderIds: string[]): Promise<Map<string, string | null>> {
