@@ -39,7 +39,7 @@ export class ClientConnection implements RegisteredConnection {
   #authTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   /** Client messages that arrived while the connection was being opened. */
-  #inbox: RawData[] | undefined;
+  #inbox: Array<{ data: RawData; isBinary: boolean }> | undefined;
   /** Bus events that arrived before hello was sent. */
   #early: BusEvent[] | undefined;
   /** Live taps held back while a sync replays. */
@@ -172,7 +172,7 @@ export class ClientConnection implements RegisteredConnection {
       if (resumeFrom !== undefined) void this.#queueSync(Number(resumeFrom), undefined).catch(() => undefined);
       const inbox = this.#inbox;
       this.#inbox = undefined;
-      for (const data of inbox) this.#onMessage(data, false);
+      for (const { data, isBinary } of inbox) this.#receive(data, isBinary);
     } catch (error) {
       this.#deps.logger.error({ err: error }, 'opening a connection failed');
       this.close(CloseCodes.INTERNAL);
@@ -185,8 +185,12 @@ export class ClientConnection implements RegisteredConnection {
       this.close(CloseCodes.POLICY);
       return;
     }
+    this.#receive(data, isBinary);
+  }
+
+  #receive(data: RawData, isBinary: boolean): void {
     if (this.#inbox) {
-      this.#inbox.push(data);
+      this.#inbox.push({ data, isBinary });
       return;
     }
     if (isBinary) return this.#error('INVALID_INPUT', 'Send JSON text frames');
