@@ -90,3 +90,6 @@ export class AppError extends Error {
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError;
 }
+
+/** Someone else's object is indistinguishable from no object. */
+export const notFound = (what: string): AppError => new AppError('NOT_FOUND', `${what} not found`);

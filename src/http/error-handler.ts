@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ERROR_CATALOG, isAppError, type ErrorCode } from '../errors.ts';
+import { ERROR_CATALOG, isAppError, type ErrorCode } from '../errors.ts';
 import { PROBLEM_CONTENT_TYPE } from './schemas.ts';
 
 export interface FieldError {
@@ -146,5 +146,3 @@ export function installErrorHandling(app: FastifyInstance, onServerError: (error
     sendProblem(reply, request, { code: 'NOT_FOUND', detail: `No route ${request.method} ${request.url.split('?')[0]}` }),
   );
 }
-
-export const notFound = (what: string): AppError => new AppError('NOT_FOUND', `${what} not found`);

@@ -61,7 +61,7 @@ export class ClientConnection implements RegisteredConnection {
     socket.on('pong', () => {
       this.alive = true;
     });
-    socket.on('close', (code) => this.#closed(code));
+    socket.on('close', (code) => this.#cleanup(code));
   }
 
   /**
@@ -314,10 +314,6 @@ export class ClientConnection implements RegisteredConnection {
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;
     return true;
-  }
-
-  #closed(code: number): void {
-    this.#cleanup(code);
   }
 
   #cleanup(code: number): void {

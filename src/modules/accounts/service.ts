@@ -1,5 +1,5 @@
+import { notFound } from '../../errors.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
-import { notFound } from '../../http/error-handler.ts';
 import type { EventBus } from '../../realtime/events.ts';
 import type { DeviceService } from '../devices/service.ts';
 import type { PairingService } from '../pairing/service.ts';

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import type { Clock } from '../../clock.ts';
+import { notFound } from '../../errors.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
 import type { DeviceRow, Executor, Platform, PushEnvironment } from '../../db/schema.ts';
-import { notFound } from '../../http/error-handler.ts';
 import { uuidv7 } from '../../ids.ts';
 import type { DeviceRemovalReason, EventBus } from '../../realtime/events.ts';
 import type { DeviceView } from './schemas.ts';

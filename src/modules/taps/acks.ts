@@ -1,6 +1,6 @@
 import type { Clock } from '../../clock.ts';
 import type { DeliveryChannel, DeliveryStatus, Trx } from '../../db/schema.ts';
-import { AppError } from '../../errors.ts';
+import { AppError, notFound } from '../../errors.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { EventBus } from '../../realtime/events.ts';
 import { toCursor } from './view.ts';
@@ -84,7 +84,7 @@ export async function applyAck(trx: Trx, ack: Ack): Promise<AckOutcome> {
     .where('id', '=', ack.tapId)
     .executeTakeFirst();
   // Only the recipient acks; anyone else's ack reveals nothing.
-  if (!tap || tap.recipient_id !== ack.userId) throw new AppError('NOT_FOUND', 'Tap not found');
+  if (!tap || tap.recipient_id !== ack.userId) throw notFound('Tap');
 
   let delivery = await trx
     .selectFrom('tap_deliveries')

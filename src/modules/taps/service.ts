@@ -1,14 +1,12 @@
-import type { Clock } from '../../clock.ts';
+import { toIsoOrNull, type Clock } from '../../clock.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
-import { AppError } from '../../errors.ts';
-import { notFound } from '../../http/error-handler.ts';
+import { AppError, notFound } from '../../errors.ts';
 import { uuidv7 } from '../../ids.ts';
 import type { Metrics } from '../../metrics.ts';
 import { enforceLimit, type RateLimiter } from '../../rate-limit.ts';
 import type { EventBus } from '../../realtime/events.ts';
 import type { Handoff } from '../../push/repo.ts';
 import type { Presence } from '../../realtime/presence.ts';
-import { toIsoOrNull } from '../../clock.ts';
 import { findDeliveries, findTap, findTaps } from './repo.ts';
 import type { ListTapsQuery, SendTapBody, TapDetail, TapPage, TapView } from './schemas.ts';
 import { toCursor, toTapView } from './view.ts';
