@@ -1,6 +1,6 @@
 import type { Clock } from '../../clock.ts';
 import type { DeliveryChannel, DeliveryStatus, Trx } from '../../db/schema.ts';
-import { AppError, notFound } from '../../errors.ts';
+import { notFound } from '../../errors.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { EventBus } from '../../realtime/events.ts';
 import { toCursor } from './view.ts';
