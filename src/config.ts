@@ -46,7 +46,14 @@ export const EnvSchema = Type.Object({
   WS_MESSAGE_BURST: Int(60, 1, 100_000, 'Client message burst per connection'),
   WS_MAX_BUFFERED_BYTES: Int(1_048_576, 1024, 268_435_456, 'Unsent bytes after which a slow consumer is dropped'),
   WS_DRAIN_TIMEOUT_SECONDS: Int(5, 1, 120, 'How long a replay waits for a client to take what was sent before dropping it as too slow'),
-  WS_SYNC_MAX_TAPS: Int(1000, 10, 100_000, 'Taps one sync replays before answering hasMore'),
+  WS_REPLAY_PAGE_SIZE: Int(200, 1, 10_000, 'Log entries read from the database at a time while a connection catches up'),
+  WS_GAP_REPAIR_MS: Int(200, 1, 10_000, 'How long a connection waits for a missing live entry before reading it from the database'),
+  WS_LOG_CHECK_SECONDS: Int(
+    10,
+    1,
+    3600,
+    "How often each connection's log head is compared with what it was sent (repairs a lost last entry)",
+  ),
   WS_MAX_CONNECTIONS_PER_DEVICE: Int(2, 1, 100, 'Live sockets per device; the oldest is replaced'),
   WS_MAX_CONNECTIONS_PER_USER: Int(10, 1, 1000, 'Live sockets per user; the oldest is replaced'),
   SHUTDOWN_GRACE_SECONDS: Int(10, 1, 600, 'Time allowed to drain on SIGTERM'),
@@ -112,7 +119,9 @@ export interface Config {
     messagesPerSecond: number;
     messageBurst: number;
     maxBufferedBytes: number;
-    syncMaxTaps: number;
+    replayPageSize: number;
+    gapRepairMs: number;
+    logCheckMs: number;
     drainTimeoutMs: number;
     maxConnectionsPerDevice: number;
     maxConnectionsPerUser: number;
@@ -183,7 +192,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       messagesPerSecond: env.WS_MESSAGES_PER_SECOND,
       messageBurst: env.WS_MESSAGE_BURST,
       maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
-      syncMaxTaps: env.WS_SYNC_MAX_TAPS,
+      replayPageSize: env.WS_REPLAY_PAGE_SIZE,
+      gapRepairMs: env.WS_GAP_REPAIR_MS,
+      logCheckMs: env.WS_LOG_CHECK_SECONDS * 1000,
       drainTimeoutMs: env.WS_DRAIN_TIMEOUT_SECONDS * 1000,
       maxConnectionsPerDevice: env.WS_MAX_CONNECTIONS_PER_DEVICE,
       maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,

@@ -1,28 +1,28 @@
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './db/database.ts';
+import { settleOutstandingAsDisabled } from './delivery/deliveries-repo.ts';
+import { PUSH_LEASE_MS, type DeliveryPolicy } from './delivery/policy.ts';
+import { deliveryProcedures } from './delivery/procedures.ts';
+import { PushDispatcher, type PushChannelState } from './delivery/push-dispatcher.ts';
+import { DeliveryService } from './delivery/service.ts';
 import { hmacSha256 } from './ids.ts';
+import { Maintenance } from './jobs/maintenance.ts';
 import { childLogger, createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { AccountService } from './modules/accounts/service.ts';
 import { AuthService } from './modules/auth/service.ts';
 import { DeviceService } from './modules/devices/service.ts';
 import { PairingService } from './modules/pairing/service.ts';
-import { AckService } from './modules/taps/acks.ts';
 import { TapService } from './modules/taps/service.ts';
-import { WriteQueue } from './modules/taps/write-queue.ts';
 import { ApnsClient } from './push/apns/client.ts';
-import { PushDispatcher } from './push/dispatcher.ts';
 import type { PushSender } from './push/sender.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limit.ts';
 import type { ClientConnection } from './realtime/connection.ts';
 import type { EventBus } from './realtime/events.ts';
 import { MemoryBus } from './realtime/memory-bus.ts';
 import { ConnectionRegistry } from './realtime/registry.ts';
-import { Maintenance } from './jobs/maintenance.ts';
-
-/** How long a push claim is ours before another instance (or the next start) may take it over. */
-export const PUSH_LEASE_MS = 30_000;
+import { realtimeProcedures } from './realtime/snapshot.ts';
 
 export type ResolvedConfig = Config & { auth: Config['auth'] & { jwtSecret: string } };
 
@@ -32,7 +32,7 @@ export interface Services {
   accounts: AccountService;
   pairing: PairingService;
   taps: TapService;
-  acks: AckService;
+  delivery: DeliveryService;
 }
 
 /** Everything the app is built from, as one plain object (see STYLE.md). */
@@ -45,9 +45,12 @@ export interface AppContext {
   bus: EventBus;
   rateLimiter: RateLimiter;
   connections: ConnectionRegistry<ClientConnection>;
-  push: PushDispatcher;
+  /** Absent when no push provider is configured (push off). */
+  push?: PushDispatcher;
   maintenance: Maintenance;
   services: Services;
+  /** The push channel as health reports it. */
+  pushState(): PushChannelState;
   /** Starts the background work: push dispatch and the periodic purge. */
   start(): Promise<void>;
   /** Stops the background work, lets accepted writes commit, closes the database. */
@@ -68,7 +71,9 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
   const logger = overrides.logger ?? createLogger(config);
   const clock = overrides.clock ?? systemClock;
   const metrics = createMetrics();
-  const database = openDatabase(config.database);
+  const database = openDatabase(config.database, {
+    procedures: [...Object.values(deliveryProcedures), ...Object.values(realtimeProcedures)],
+  });
   try {
     await migrateToLatest(database, childLogger(logger, 'db'));
   } catch (error) {
@@ -87,37 +92,27 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     overrides.pushSender === null
       ? undefined
       : (overrides.pushSender ?? (config.apns ? new ApnsClient({ config: config.apns, clock, logger: pushLogger, metrics }) : undefined));
-  const tapTtlMs = config.delivery.tapTtlSeconds * 1000;
-  const push = new PushDispatcher({ database, clock, logger: pushLogger, metrics, sender: pushSender, tapTtlMs, leaseMs: PUSH_LEASE_MS });
-  const writes = new WriteQueue(
-    database,
-    { ackWindowMs: config.delivery.ackWindowMs, tapTtlMs, pushEnabled: pushSender !== undefined, leaseMs: PUSH_LEASE_MS },
-    metrics,
-  );
+  const policy: DeliveryPolicy = {
+    ackWindowMs: config.delivery.ackWindowMs,
+    tapTtlMs: config.delivery.tapTtlSeconds * 1000,
+    pushEnabled: pushSender !== undefined,
+    leaseMs: PUSH_LEASE_MS,
+  };
+  const push = pushSender && new PushDispatcher({ database, clock, logger: pushLogger, metrics, sender: pushSender, policy });
+  const delivery = new DeliveryService({ database, clock, bus, metrics, presence: connections, policy, push });
 
   const devices = new DeviceService({ database, clock, bus });
   const auth = new AuthService({ database, clock, config: config.auth, devices, logger: childLogger(logger, 'auth') });
   const pairing = new PairingService({
     database,
     clock,
-    bus,
+    delivery,
     presence: connections,
     config: config.pairing,
     codePepper: hmacSha256(config.auth.jwtSecret, 'navi pairing codes'),
   });
-  const taps = new TapService({
-    database,
-    writes,
-    clock,
-    bus,
-    presence: connections,
-    metrics,
-    rateLimiter,
-    push,
-    tapsPerMinute: config.rateLimits.tapsPerMinute,
-  });
-  const acks = new AckService({ writes, clock, bus, metrics });
-  const accounts = new AccountService({ database, bus, devices, pairing });
+  const taps = new TapService({ database, delivery, clock, metrics, rateLimiter, tapsPerMinute: config.rateLimits.tapsPerMinute });
+  const accounts = new AccountService({ database, clock, bus, devices, pairing });
   const maintenance = new Maintenance({
     database,
     clock,
@@ -140,15 +135,17 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     connections,
     push,
     maintenance,
-    services: { auth, devices, accounts, pairing, taps, acks },
+    services: { auth, devices, accounts, pairing, taps, delivery },
+    pushState: () => push?.state() ?? 'disabled',
     async start() {
-      await push.start();
+      if (push) await push.start();
+      else await settleOutstandingAsDisabled(database.db);
       maintenance.start();
     },
     async close() {
       await maintenance.stop();
-      await writes.drain();
-      await push.stop();
+      await delivery.drain();
+      await push?.stop();
       await pushSender?.close();
       await bus.close();
       await database.close();

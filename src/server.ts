@@ -32,7 +32,7 @@ async function main(): Promise<void> {
 
   await ctx.start();
   await app.listen({ host: config.host, port: config.port });
-  log.info({ database: config.database.kind, push: ctx.push.state() }, 'navi is listening');
+  log.info({ database: config.database.kind, push: ctx.pushState() }, 'navi is listening');
 }
 
 /** Sentry only when a DSN is configured; otherwise errors are only logged. */

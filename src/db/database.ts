@@ -5,66 +5,69 @@ import type { Logger } from '../logger.ts';
 import type { DialectName } from './dialect.ts';
 import { migrations } from './migrations/index.ts';
 import { postgresDialect } from './postgres.ts';
+import type { Procedure } from './procedures.ts';
 import type { Database, Db, Trx } from './schema.ts';
-import { PROCEDURES, type ProcedureInput, type ProcedureName, type ProcedureOutput } from './procedures.ts';
 import { SqliteWorkerDialect } from './sqlite-worker-dialect.ts';
-
-/** Arbitrary constant naming the PostgreSQL advisory lock that orders tap cursors. */
-const TAP_SEQUENCE_LOCK = 7_346_001;
 
 export interface DatabaseHandle {
   readonly db: Db;
   readonly dialect: DialectName;
+  /** Runs a procedure in one transaction, next to the data (see procedures.ts). */
+  run<I, O>(procedure: Procedure<I, O>, input: I): Promise<O>;
   /**
-   * Serialises transactions that check-then-change state spanning users
-   * (pairing caps). SQLite transactions are already serial.
+   * A transaction on the caller's side. On PostgreSQL a transaction chosen as
+   * a deadlock victim is run again (the lock order rules in delivery/log-repo.ts
+   * make that rare); SQLite transactions are serial.
    */
-  lockUsers(trx: Trx, userIds: string[]): Promise<void>;
-  /** Runs a procedure (procedures.ts) in one transaction, next to the data. */
-  run<N extends ProcedureName>(procedure: N, input: ProcedureInput<N>): Promise<ProcedureOutput<N>>;
+  transaction<T>(work: (trx: Trx) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
-export function openDatabase(config: DatabaseConfig): DatabaseHandle {
+export interface OpenOptions {
+  /** The procedures features will run; their modules are loaded by the SQLite thread at start. */
+  procedures?: Array<Procedure<never, unknown>>;
+}
+
+/** PostgreSQL's deadlock_detected and serialization_failure: the transaction did nothing and may simply run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
+const MAX_ATTEMPTS = 4;
+
+export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): DatabaseHandle {
+  const modules = [...new Set((options.procedures ?? []).map((procedure) => procedure.module))];
   let dialect: Dialect;
   let name: DialectName;
   let sqlite: SqliteWorkerDialect | undefined;
   if (config.kind === 'sqlite') {
-    dialect = sqlite = new SqliteWorkerDialect(config.path);
+    dialect = sqlite = new SqliteWorkerDialect(config.path, modules);
     name = 'sqlite';
   } else {
     dialect = postgresDialect(config.url).dialect;
     name = 'postgres';
   }
   const db = new Kysely<Database>({ dialect });
+  const transaction = async <T>(work: (trx: Trx) => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await db.transaction().execute(work);
+      } catch (error) {
+        const code = (error as { code?: unknown } | null)?.code;
+        if (name !== 'postgres' || attempt >= MAX_ATTEMPTS || typeof code !== 'string' || !RETRYABLE.has(code)) throw error;
+      }
+    }
+  };
   return {
     db,
     dialect: name,
-    async lockUsers(trx, userIds) {
-      if (name === 'postgres') {
-        await trx.selectFrom('users').select('id').where('id', 'in', userIds).orderBy('id').forUpdate().execute();
-      }
-    },
     async run(procedure, input) {
-      const { run, insertsTaps } = PROCEDURES[procedure] as {
-        run: (trx: Trx, input: unknown) => Promise<ProcedureOutput<typeof procedure>>;
-        insertsTaps: boolean;
-      };
       if (sqlite) {
         const worker = sqlite;
-        return db.connection().execute(() => worker.call(procedure, input) as Promise<ProcedureOutput<typeof procedure>>);
+        // Holding Kysely's one connection keeps any main-thread transaction out meanwhile.
+        return db.connection().execute(() => worker.call(procedure.id, input) as Promise<Awaited<ReturnType<typeof procedure.run>>>);
       }
-      // Procedures that insert taps: SQLite has one writer, so cursors become
-      // visible in the order they were allocated. On PostgreSQL, concurrent
-      // transactions could make seq 11 visible before seq 10, and a client
-      // syncing from 11 would miss 10: this transaction-scoped lock makes
-      // cursor order and commit order the same across all instances.
-      return db.transaction().execute(async (trx) => {
-        if (insertsTaps) await sql`select pg_advisory_xact_lock(${TAP_SEQUENCE_LOCK})`.execute(trx);
-        return run(trx, input);
-      });
+      return transaction((trx) => procedure.run(trx, input, { dialect: name }));
     },
+    transaction,
     async ping() {
       await sql`select 1`.execute(db);
     },
@@ -76,7 +79,17 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
 
 /** Applies every pending migration; refuses to start on a failed one. */
 export async function migrateToLatest(handle: DatabaseHandle, logger: Logger): Promise<void> {
-  const migrator = new Migrator({
+  const migrator = await migratorFor(handle);
+  const { error, results } = await migrator.migrateToLatest();
+  for (const result of results ?? []) {
+    if (result.status === 'Success') logger.info({ migration: result.migrationName }, 'migration applied');
+    if (result.status === 'Error') logger.error({ migration: result.migrationName }, 'migration failed');
+  }
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+}
+
+export async function migratorFor(handle: DatabaseHandle): Promise<Migrator> {
+  return new Migrator({
     db: handle.db,
     provider: { getMigrations: async () => migrations(handle.dialect) },
     // Kysely looks for its bookkeeping tables in every schema unless told
@@ -84,12 +97,6 @@ export async function migrateToLatest(handle: DatabaseHandle, logger: Logger): P
     // database) would be taken for ours.
     ...(handle.dialect === 'postgres' ? { migrationTableSchema: await currentSchema(handle.db) } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
-  for (const result of results ?? []) {
-    if (result.status === 'Success') logger.info({ migration: result.migrationName }, 'migration applied');
-    if (result.status === 'Error') logger.error({ migration: result.migrationName }, 'migration failed');
-  }
-  if (error) throw error instanceof Error ? error : new Error(String(error));
 }
 
 async function currentSchema(db: Db): Promise<string> {

@@ -2,13 +2,16 @@ import type { Generated, Insertable, Kysely, Selectable, Transaction } from 'kys
 
 /**
  * Table types. Times are integer milliseconds since the epoch (BIGINT on
- * PostgreSQL, INTEGER on SQLite); ids are UUID strings; `taps.seq` is the
- * cursor that orders taps.
+ * PostgreSQL, INTEGER on SQLite); ids are UUID strings. Every user has a
+ * delivery log (`log_entries`), whose positions are the cursors devices hold;
+ * `users.log_head` is the newest position of that user's log.
  */
 export interface UsersTable {
   id: string;
   display_name: string | null;
   created_at: number;
+  /** The newest position in the user's log (0: empty). Its row lock orders appends (delivery/log-repo.ts). */
+  log_head: Generated<number>;
 }
 
 export type Platform = 'ios' | 'watchos' | 'web';
@@ -60,11 +63,15 @@ export type Intensity = 'light' | 'medium' | 'strong';
 export type Pattern = 'single' | 'double' | 'triple' | 'heartbeat' | 'long';
 
 export interface TapsTable {
+  /** Internal key (delivery rows refer to it); not a cursor. */
   seq: Generated<number>;
   id: string;
   sender_id: string;
   sender_device_id: string | null;
   recipient_id: string;
+  /** The tap's position in the sender's log and in the recipient's log. */
+  sender_pos: number;
+  recipient_pos: number;
   intensity: Intensity;
   pattern: Pattern;
   created_at: number;
@@ -83,7 +90,7 @@ export type PushState = 'waiting' | 'sending' | 'sent' | 'failed' | 'expired' | 
 export type PushTrigger = 'offline' | 'no_ack';
 
 export interface TapDeliveriesTable {
-  /** The tap's cursor (taps.seq). */
+  /** The tap's internal key (taps.seq). */
   tap_seq: number;
   device_id: string;
   recipient_id: string;
@@ -100,8 +107,28 @@ export interface TapDeliveriesTable {
   push_sent_at: number | null;
 }
 
+export type LogEntryKind = 'tap' | 'tap.status' | 'pairing.created' | 'pairing.deleted';
+
+/**
+ * One entry of a user's delivery log: everything that user's devices must
+ * see, in order. `pos` counts 1, 2, 3 ... per user, with no holes.
+ */
+export interface LogEntriesTable {
+  user_id: string;
+  pos: number;
+  kind: LogEntryKind;
+  /** The tap (tap, tap.status) or the pairing (pairing.*) the entry is about. */
+  subject: string;
+  /** The other user: the partner of the tap or pairing. */
+  peer_id: string;
+  /** tap.status: delivered | seen; pairing.deleted: unpaired | account_deleted. */
+  detail: string | null;
+  at: number;
+}
+
 export interface Database {
   users: UsersTable;
+  log_entries: LogEntriesTable;
   devices: DevicesTable;
   refresh_tokens: RefreshTokensTable;
   pairing_codes: PairingCodesTable;
@@ -121,3 +148,4 @@ export type PairingCodeRow = Selectable<PairingCodesTable>;
 export type TapRow = Selectable<TapsTable>;
 export type NewTap = Insertable<TapsTable>;
 export type DeliveryRow = Selectable<TapDeliveriesTable>;
+export type LogEntryRow = Selectable<LogEntriesTable>;

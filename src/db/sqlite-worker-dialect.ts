@@ -13,7 +13,7 @@ import {
   type QueryCompiler,
   type QueryResult,
 } from 'kysely';
-import type { WorkerReply, WorkerRequest } from './sqlite-worker-protocol.ts';
+import type { WorkerReply, WorkerRequest, WorkerStart } from './sqlite-worker-protocol.ts';
 
 /** A SQLite error as the rest of the service sees it (with better-sqlite3's `code`). */
 export class SqliteWorkerError extends Error {
@@ -32,21 +32,24 @@ export class SqliteWorkerError extends Error {
  */
 export class SqliteWorkerDialect implements Dialect {
   readonly #path: string;
+  readonly #procedureModules: string[];
   #driver: SqliteWorkerDriver | undefined;
 
-  constructor(path: string) {
+  /** `procedureModules`: the modules whose procedures the thread runs (see procedures.ts). */
+  constructor(path: string, procedureModules: string[] = []) {
     this.#path = path;
+    this.#procedureModules = procedureModules;
   }
 
   createDriver(): Driver {
-    this.#driver = new SqliteWorkerDriver(this.#path);
+    this.#driver = new SqliteWorkerDriver(this.#path, this.#procedureModules);
     return this.#driver;
   }
 
   /**
-   * Runs a procedure (procedures.ts) in the database thread. The caller must
-   * hold Kysely's connection (db.connection()), so no transaction of the main
-   * thread is open in between.
+   * Runs a procedure (procedures.ts), by id, in the database thread. The caller
+   * must hold Kysely's connection (db.connection()), so no transaction of the
+   * main thread is open in between.
    */
   call(procedure: string, input: unknown): Promise<unknown> {
     if (!this.#driver) throw new Error('the database is not initialised yet');
@@ -65,15 +68,18 @@ export class SqliteWorkerDialect implements Dialect {
 
 class SqliteWorkerDriver implements Driver {
   readonly #path: string;
+  readonly #procedureModules: string[];
   #connection: WorkerConnection | undefined;
   #closed: Promise<void> | undefined;
 
-  constructor(path: string) {
+  constructor(path: string, procedureModules: string[]) {
     this.#path = path;
+    this.#procedureModules = procedureModules;
   }
 
   async init(): Promise<void> {
-    const worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), { workerData: { path: this.#path } });
+    const workerData: WorkerStart = { path: this.#path, procedureModules: this.#procedureModules };
+    const worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), { workerData });
     this.#connection = new WorkerConnection(worker);
     await new Promise<void>((resolve, reject) => {
       const onMessage = (reply: WorkerReply) => {

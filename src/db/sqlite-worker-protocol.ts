@@ -1,3 +1,9 @@
+/** What the SQLite thread is started with: the file, and the modules defining the procedures it runs. */
+export interface WorkerStart {
+  path: string;
+  procedureModules: string[];
+}
+
 /** Messages between the main thread and the SQLite thread. */
 export type WorkerRequest =
   | { type: 'query'; id: number; sql: string; parameters: readonly unknown[] }

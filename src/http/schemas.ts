@@ -21,8 +21,9 @@ export const PLAIN_TEXT_PATTERN = '^[^\\u0000-\\u001f\\u007f]*$';
 export const Timestamp = (description?: string) => Type.String({ format: 'date-time', description });
 export const NullableTimestamp = (description?: string) => Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description });
 /** At most 15 digits: every cursor stays an exact JavaScript number. */
-export const Cursor = (description = 'Opaque position in the tap log; compare only for equality, never do arithmetic on it') =>
-  Type.String({ pattern: '^[0-9]{1,15}$', description });
+export const Cursor = (
+  description = 'A position in your delivery log, as decimal digits: your entries are numbered 1, 2, 3 ... with no holes (docs/delivery.md)',
+) => Type.String({ pattern: '^[0-9]{1,15}$', description });
 
 export const ProblemSchema = Type.Object(
   {

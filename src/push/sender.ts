@@ -2,7 +2,7 @@ import type { PushEnvironment } from '../db/schema.ts';
 
 /**
  * The boundary to a push provider (APNs). One attempt per call: retries,
- * backoff and durability belong to the delivery policy (push/dispatcher.ts),
+ * backoff and durability belong to the delivery policy (delivery/push-dispatcher.ts),
  * which records every outcome per tap and device.
  */
 export interface PushNotification {

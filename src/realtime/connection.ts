@@ -1,28 +1,23 @@
 import type { RawData, WebSocket } from 'ws';
 import { AppError, isAppError, type ErrorCode } from '../errors.ts';
-import type { TapView } from '../modules/taps/schemas.ts';
-import { SYNC_PAGE_SIZE } from '../modules/taps/service.ts';
-import { toCursor } from '../modules/taps/view.ts';
+import type { Principal } from '../modules/auth/service.ts';
+import type { ConnectionDeps } from './connection-deps.ts';
 import type { BusEvent } from './events.ts';
-import type { GatewayDeps } from './gateway-deps.ts';
+import { Outbox } from './outbox.ts';
 import { CloseCodes, type ClientMessage, type CloseCode, type ServerMessage } from './protocol.ts';
 import type { RegisteredConnection } from './registry.ts';
 
 const CLOSE_HANDSHAKE_MS = 5000;
+/** Live entries a connection holds while earlier ones are read; more are simply read later. */
+const MAX_HELD_ENTRIES = 256;
 
 type State = 'authenticating' | 'opening' | 'open' | 'closed';
 
-interface Authenticated {
-  userId: string;
-  deviceId: string;
-  expiresAt: number;
-}
-
 /**
  * One client socket: authentication, the per-connection limits, the
- * messages it sends, and the events it receives from the bus. During a sync,
- * live taps are held back and sent after the replay (without the ones the
- * replay already carried), so the device sees its log in order.
+ * messages it sends, and its user's events. The log entries go through an
+ * Outbox, which sends each exactly once, in order, replaying from the
+ * database whatever the device has not seen.
  */
 export class ClientConnection implements RegisteredConnection {
   userId = '';
@@ -32,7 +27,8 @@ export class ClientConnection implements RegisteredConnection {
   alive = true;
 
   readonly #socket: WebSocket;
-  readonly #deps: GatewayDeps;
+  readonly #deps: ConnectionDeps;
+  readonly #openedAt = performance.now();
   #state: State = 'authenticating';
   #tokens: number;
   #refilledAt: number;
@@ -40,23 +36,26 @@ export class ClientConnection implements RegisteredConnection {
   #unsubscribe: (() => void) | undefined;
   /** Client messages that arrived while the connection was being opened. */
   #inbox: Array<{ data: RawData; isBinary: boolean }> | undefined;
-  /** Bus events that arrived before hello was sent. */
-  #early: BusEvent[] | undefined;
-  /** Live taps held back while a sync replays. */
-  #heldBack: TapView[] | undefined;
-  #syncs: Promise<void> = Promise.resolve();
-  /**
-   * The newest cursor a replay carried. A tap commits before it is announced,
-   * so a replay may already have carried a tap whose live event comes later:
-   * live taps at or below this cursor are not sent again.
-   */
-  #replayedUpTo = 0;
+  readonly #outbox: Outbox;
 
-  constructor(socket: WebSocket, deps: GatewayDeps) {
+  constructor(socket: WebSocket, deps: ConnectionDeps) {
     this.#socket = socket;
     this.#deps = deps;
     this.#tokens = deps.config.messageBurst;
     this.#refilledAt = deps.clock.now();
+    this.#outbox = new Outbox({
+      read: (after, limit) => deps.readLog(this.userId, after, limit),
+      send: (frame, type) => this.#sendRaw(frame, type),
+      drained: () => this.#drained(),
+      tooSlow: () => this.close(CloseCodes.SLOW_CONSUMER),
+      failed: (error) => {
+        deps.logger.error({ err: error, userId: this.userId }, 'reading the log for a connection failed');
+        this.close(CloseCodes.INTERNAL);
+      },
+      pageSize: deps.config.replayPageSize,
+      gapRepairMs: deps.config.gapRepairMs,
+      maxHeld: MAX_HELD_ENTRIES,
+    });
     socket.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     socket.on('pong', () => {
       this.alive = true;
@@ -66,12 +65,12 @@ export class ClientConnection implements RegisteredConnection {
 
   /**
    * With a principal from the upgrade's Authorization header, or waiting for
-   * an auth message. With a cursor, the device's missed taps are replayed
-   * right after hello, before any live tap.
+   * an auth message. With a cursor, the log after it is replayed right after
+   * hello, before anything live.
    */
-  start(principal: Authenticated | undefined, resumeFrom: string | undefined): void {
+  start(principal: Principal | undefined, resumeFrom: string | undefined): void {
     if (principal) {
-      void this.#open(principal, resumeFrom);
+      void this.#open(principal, resumeFrom, undefined);
       return;
     }
     this.#authTimer = setTimeout(() => this.close(CloseCodes.AUTH_FAILED, 'no auth message in time'), this.#deps.config.authTimeoutMs);
@@ -102,20 +101,17 @@ export class ClientConnection implements RegisteredConnection {
     this.#socket.ping();
   }
 
-  /** Delivers a bus event addressed to this connection's user. */
-  deliver(event: BusEvent, frame: () => string): void {
+  /** The periodic log check found the user's log at `head`: anything lost on the way is fetched. */
+  knowHead(head: number): void {
+    if (this.#state === 'open') this.#outbox.knowHead(head);
+  }
+
+  /** An event addressed to this connection's user. */
+  #deliver(event: BusEvent, frame: () => string): void {
     if (this.#state === 'closed') return;
-    if (this.#early) {
-      this.#early.push(event);
-      return;
-    }
     switch (event.type) {
-      case 'tap.created':
-        // The device that sent the tap has its answer (tap.sent or the HTTP response).
-        if (event.tap.from === this.userId && event.originDeviceId === this.deviceId) return;
-        if (Number(event.tap.cursor) <= this.#replayedUpTo) return;
-        if (this.#heldBack) this.#heldBack.push(event.tap);
-        else this.#sendRaw(frame(), 'tap');
+      case 'entry':
+        this.#outbox.offer(event.message, frame());
         return;
       case 'device.removed':
         if (event.deviceId === this.deviceId) this.close(CloseCodes.DEVICE_REVOKED, event.reason);
@@ -123,8 +119,9 @@ export class ClientConnection implements RegisteredConnection {
       case 'user.deleted':
         this.close(CloseCodes.ACCOUNT_DELETED);
         return;
-      default:
-        this.#sendRaw(frame(), event.type);
+      case 'presence':
+        if (this.#state === 'open') this.#sendRaw(frame(), event.type);
+        return;
     }
   }
 
@@ -138,38 +135,45 @@ export class ClientConnection implements RegisteredConnection {
     this.#deps.metrics.wsMessages.inc({ direction: 'out', type });
   }
 
-  async #open(principal: Authenticated, resumeFrom: string | undefined): Promise<void> {
+  /**
+   * Subscribes first, then reads: whatever happens after the read (a tap, a
+   * sign-out) is seen through the subscription, and the Outbox drops what the
+   * read already covered.
+   */
+  async #open(principal: Principal, resumeFrom: string | undefined, ref: string | undefined): Promise<void> {
     clearTimeout(this.#authTimer);
     this.#state = 'opening';
     this.#inbox = [];
+    this.userId = principal.userId;
+    this.deviceId = principal.deviceId;
+    this.tokenExpiresAt = principal.expiresAt;
+    this.#unsubscribe = this.#deps.subscribe(this.userId, (event, frame) => this.#deliver(event, frame));
     try {
-      const { cursor: latest, partnerIds: partners } = await this.#deps.database.run('connectionSnapshot', { userId: principal.userId });
-      const cursor = toCursor(latest);
+      const snapshot = await this.#deps.snapshot(principal);
       if (this.#state !== 'opening') return;
-      this.userId = principal.userId;
-      this.deviceId = principal.deviceId;
-      this.tokenExpiresAt = principal.expiresAt;
+      if (!snapshot.deviceActive) return this.close(CloseCodes.DEVICE_REVOKED, 'this device was signed out');
       const { evicted, cameOnline } = this.#deps.registry.add(this);
       for (const old of evicted) old.close(CloseCodes.REPLACED);
-      this.#early = [];
-      this.#unsubscribe = this.#deps.subscribe(this);
       this.#state = 'open';
-      if (resumeFrom !== undefined) this.#heldBack = [];
       this.#deps.metrics.wsConnections.inc();
+      this.#deps.logger.info(
+        { userId: this.userId, deviceId: this.deviceId, cursor: resumeFrom ?? null, head: snapshot.head },
+        'websocket connected',
+      );
       this.send({
         type: 'hello',
         userId: this.userId,
         deviceId: this.deviceId,
-        cursor,
+        cursor: String(snapshot.head),
         heartbeatSeconds: Math.round(this.#deps.config.heartbeatMs / 1000),
         tokenExpiresAt: new Date(this.tokenExpiresAt).toISOString(),
-        partners: partners.map((userId) => ({ userId, online: this.#deps.registry.isUserOnline(userId) })),
+        partners: snapshot.partnerIds.map((userId) => ({ userId, online: this.#deps.registry.isUserOnline(userId) })),
+        ...(ref ? { ref } : {}),
       });
-      const early = this.#early;
-      this.#early = undefined;
-      for (const event of early) this.#deps.deliverOne(this, event);
-      if (cameOnline) this.#deps.announcePresence(this.userId, partners);
-      if (resumeFrom !== undefined) void this.#queueSync(Number(resumeFrom), undefined).catch(() => undefined);
+      // A device ahead of the log (a database restored from a backup) starts from the log's head.
+      const from = resumeFrom === undefined ? snapshot.head : Math.min(Number(resumeFrom), snapshot.head);
+      this.#outbox.start(from, snapshot.head);
+      if (cameOnline) this.#deps.announcePresence(this.userId, snapshot.partnerIds);
       const inbox = this.#inbox;
       this.#inbox = undefined;
       for (const { data, isBinary } of inbox) this.#receive(data, isBinary);
@@ -214,8 +218,9 @@ export class ClientConnection implements RegisteredConnection {
     if (this.#state === 'authenticating') {
       if (message.type !== 'auth') throw new AppError('UNAUTHORIZED', 'Authenticate first: {"type":"auth","token":"<access token>"}');
       try {
-        const principal = await this.#deps.auth.authenticate(message.token);
-        await this.#open(principal, message.cursor);
+        const principal = await this.#deps.authenticate(message.token);
+        if (this.#state !== 'authenticating') return;
+        await this.#open(principal, message.cursor, message.ref);
       } catch (error) {
         this.close(CloseCodes.AUTH_FAILED, isAppError(error) ? error.message : undefined);
       }
@@ -224,7 +229,8 @@ export class ClientConnection implements RegisteredConnection {
     const me = { userId: this.userId, deviceId: this.deviceId };
     switch (message.type) {
       case 'auth': {
-        const renewed = this.#deps.auth.verifyAccessToken(message.token);
+        // The same checks as at connect, the device's existence included: a signed-out device cannot renew.
+        const renewed = await this.#deps.authenticate(message.token);
         if (renewed.userId !== this.userId || renewed.deviceId !== this.deviceId) {
           this.close(CloseCodes.AUTH_FAILED, 'token belongs to another device');
           return;
@@ -234,56 +240,23 @@ export class ClientConnection implements RegisteredConnection {
         return;
       }
       case 'tap.send': {
-        const { tap, created } = await this.#deps.taps.send(
-          me,
-          { id: message.id, to: message.to, intensity: message.intensity, pattern: message.pattern },
-          'websocket',
-        );
+        const { tap, created } = await this.#deps.sendTap(me, {
+          id: message.id,
+          to: message.to,
+          intensity: message.intensity,
+          pattern: message.pattern,
+        });
         this.send({ type: 'tap.sent', tap, created, ref: message.ref });
         return;
       }
-      case 'ack':
-        await this.#deps.acks.ack(me, message.tapId, message.status, 'websocket');
+      case 'ack': {
+        const { advanced } = await this.#deps.ack(me, message.tapId, message.status);
+        if (message.ref) this.send({ type: 'ack.ok', tapId: message.tapId, status: message.status, advanced, ref: message.ref });
         return;
-      case 'sync':
-        return this.#queueSync(Number(message.after), message.ref);
+      }
       case 'ping':
         this.send({ type: 'pong', ref: message.ref });
         return;
-    }
-  }
-
-  /** Syncs on one connection run one after another, each with its own cut-over. */
-  #queueSync(after: number, ref: string | undefined): Promise<void> {
-    const run = this.#syncs.then(() => this.#sync(after, ref));
-    this.#syncs = run.catch(() => undefined);
-    return run;
-  }
-
-  async #sync(after: number, ref: string | undefined): Promise<void> {
-    if (this.#state !== 'open') return;
-    // Already holding back when the replay was asked for at connect time.
-    this.#heldBack ??= [];
-    let cursor = after;
-    let hasMore = true;
-    try {
-      let sent = 0;
-      const max = this.#deps.config.syncMaxTaps;
-      while (hasMore && sent < max && this.#state === 'open') {
-        if (!(await this.#drained())) return this.close(CloseCodes.SLOW_CONSUMER);
-        const page = await this.#deps.taps.since(this.userId, cursor, Math.min(SYNC_PAGE_SIZE, max - sent));
-        for (const tap of page.taps) this.send({ type: 'tap', tap });
-        sent += page.taps.length;
-        cursor = Number(page.taps.at(-1)?.cursor ?? cursor);
-        hasMore = page.hasMore;
-      }
-      this.send({ type: 'sync.done', cursor: String(cursor), hasMore, ref });
-    } finally {
-      this.#replayedUpTo = Math.max(this.#replayedUpTo, cursor);
-      const held = this.#heldBack;
-      this.#heldBack = undefined;
-      // Cut over: what arrived live during the replay, minus what it carried.
-      for (const tap of held) if (Number(tap.cursor) > this.#replayedUpTo) this.send({ type: 'tap', tap });
     }
   }
 
@@ -322,8 +295,19 @@ export class ClientConnection implements RegisteredConnection {
     this.#state = 'closed';
     clearTimeout(this.#authTimer);
     this.#unsubscribe?.();
+    this.#outbox.stop();
     this.#deps.metrics.wsCloses.inc({ code: String(code) });
     if (!wasOpen) return;
+    this.#deps.logger.info(
+      {
+        userId: this.userId,
+        deviceId: this.deviceId,
+        code,
+        seconds: Math.round(performance.now() - this.#openedAt) / 1000,
+        cursor: this.#outbox.sentUpTo,
+      },
+      'websocket closed',
+    );
     this.#deps.metrics.wsConnections.dec();
     const { wentOffline } = this.#deps.registry.remove(this);
     if (wentOffline) this.#deps.announcePresence(this.userId);

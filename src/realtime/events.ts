@@ -1,20 +1,17 @@
-import type { DeliveryStatus } from '../db/schema.ts';
-import type { PairingView } from '../modules/pairing/schemas.ts';
-import type { TapView } from '../modules/taps/schemas.ts';
+import type { LogMessage } from '../delivery/messages.ts';
 
 /**
- * What the features announce to connected devices. Events are addressed to a
- * user (every live connection of that user receives them) and are plain JSON,
- * so a cross-instance bus can carry them unchanged.
+ * What reaches connected devices. Events are addressed to a user (every live
+ * connection of that user receives them) and are plain JSON, so a
+ * cross-instance bus can carry them unchanged. `entry` events are the tail of
+ * the user's delivery log; the others are not logged: presence is a passing
+ * state, and the last two close connections.
  */
 export type DeviceRemovalReason = 'logout' | 'removed' | 'revoked';
 
 export type BusEvent =
-  | { type: 'tap.created'; tap: TapView; originDeviceId: string | null }
-  | { type: 'tap.status'; tapId: string; cursor: string; status: Exclude<DeliveryStatus, 'pending'>; at: string }
+  | { type: 'entry'; message: LogMessage }
   | { type: 'presence'; userId: string; online: boolean }
-  | { type: 'pairing.created'; pairing: PairingView }
-  | { type: 'pairing.deleted'; pairingId: string; partnerId: string }
   | { type: 'device.removed'; deviceId: string; reason: DeviceRemovalReason }
   | { type: 'user.deleted' };
 

@@ -9,8 +9,9 @@ import { describeValidationError } from '../http/error-handler.ts';
 import { createAjv } from '../http/validation.ts';
 import { childLogger } from '../logger.ts';
 import { ClientConnection } from './connection.ts';
+import { realtimeProcedures } from './snapshot.ts';
 import type { BusEvent } from './events.ts';
-import type { GatewayDeps, ParsedMessage } from './gateway-deps.ts';
+import type { ConnectionDeps, ParsedMessage } from './connection-deps.ts';
 import { ClientMessages, CloseCodes, ConnectQuery, type ClientMessage, type ClientMessageType, type ServerMessage } from './protocol.ts';
 
 /** How long shutdown waits for clients to complete the close handshake. */
@@ -22,15 +23,18 @@ const SHUTDOWN_DRAIN_MS = 2000;
  * connection (per-socket timers would cost memory at tens of thousands).
  */
 export async function registerGateway(app: App, ctx: AppContext): Promise<void> {
-  const deps = gatewayDeps(ctx);
+  const deps = connectionDeps(ctx);
   const heartbeat = setInterval(() => beat(ctx), ctx.config.realtime.heartbeatMs);
   heartbeat.unref();
+  const logCheck = setInterval(logChecker(ctx), ctx.config.realtime.logCheckMs);
+  logCheck.unref();
 
   await app.register(websocket, {
     options: { maxPayload: ctx.config.realtime.maxMessageBytes, perMessageDeflate: false },
     errorHandler: (error, socket) => onSocketError(ctx, error, socket),
     preClose: async () => {
       clearInterval(heartbeat);
+      clearInterval(logCheck);
       await shutdown(ctx, app);
     },
   });
@@ -50,7 +54,10 @@ export async function registerGateway(app: App, ctx: AppContext): Promise<void> 
     },
   );
 
-  app.addHook('onClose', async () => clearInterval(heartbeat));
+  app.addHook('onClose', async () => {
+    clearInterval(heartbeat);
+    clearInterval(logCheck);
+  });
 }
 
 /**
@@ -92,6 +99,32 @@ function beat(ctx: AppContext): void {
 }
 
 /**
+ * The log check: a live entry lost on the way to a connection is repaired by
+ * the next entry, and the last one by this check, which compares every
+ * connected user's log head with what their connections were sent (one read
+ * per few hundred users).
+ */
+function logChecker(ctx: AppContext): () => void {
+  let running = false;
+  return () => {
+    if (running) return;
+    running = true;
+    void (async () => {
+      const users = [...new Set([...ctx.connections.all()].map((connection) => connection.userId))];
+      const heads = await ctx.services.delivery.heads(users);
+      for (const connection of ctx.connections.all()) {
+        const head = heads.get(connection.userId);
+        if (head !== undefined) connection.knowHead(head);
+      }
+    })()
+      .catch((error: unknown) => ctx.logger.warn({ err: error }, 'log check failed; trying again at the next one'))
+      .finally(() => {
+        running = false;
+      });
+  };
+}
+
+/**
  * Closes every socket with 1012 (service restart) so clients reconnect (to
  * another instance) and sync; waits for the closing handshakes, then cuts off
  * whoever did not answer.
@@ -106,7 +139,7 @@ async function shutdown(ctx: AppContext, app: App): Promise<void> {
   for (const socket of sockets) socket.terminate();
 }
 
-function gatewayDeps(ctx: AppContext): GatewayDeps {
+function connectionDeps(ctx: AppContext): ConnectionDeps {
   const logger = childLogger(ctx.logger, 'realtime');
   const ajv = createAjv('strict');
   const validators = Object.fromEntries(Object.entries(ClientMessages).map(([type, schema]) => [type, ajv.compile(schema)])) as Record<
@@ -141,7 +174,6 @@ function gatewayDeps(ctx: AppContext): GatewayDeps {
     }
     return frame;
   };
-  const deliverOne = (connection: ClientConnection, event: BusEvent) => connection.deliver(event, () => frameOf(event));
 
   const announcePresence = (userId: string, partners?: string[]) => {
     void (async () => {
@@ -153,36 +185,30 @@ function gatewayDeps(ctx: AppContext): GatewayDeps {
     })().catch((error: unknown) => logger.error({ err: error }, 'presence announcement failed'));
   };
 
+  const { auth, taps, delivery } = ctx.services;
   return {
     config: ctx.config.realtime,
-    database: ctx.database,
     clock: ctx.clock,
     logger,
     metrics: ctx.metrics,
     registry: ctx.connections,
-    auth: ctx.services.auth,
-    taps: ctx.services.taps,
-    acks: ctx.services.acks,
-    pairing: ctx.services.pairing,
     parse,
-    subscribe: (connection) => ctx.bus.subscribe(connection.userId, (event) => deliverOne(connection, event)),
-    deliverOne,
+    authenticate: (token) => auth.authenticate(token),
+    snapshot: (device) => ctx.database.run(realtimeProcedures.connectionSnapshot, device),
+    readLog: (userId, after, limit) => delivery.readLog(userId, after, limit),
+    sendTap: (device, body) => taps.send(device, body, 'websocket'),
+    ack: (device, tapId, status) => delivery.ack(device, tapId, status, 'websocket'),
+    subscribe: (userId, deliver) => ctx.bus.subscribe(userId, (event) => deliver(event, () => frameOf(event))),
     announcePresence,
   };
 }
 
 function toServerMessage(event: BusEvent): ServerMessage | undefined {
   switch (event.type) {
-    case 'tap.created':
-      return { type: 'tap', tap: event.tap };
-    case 'tap.status':
-      return { type: 'tap.status', tapId: event.tapId, cursor: event.cursor, status: event.status, at: event.at };
+    case 'entry':
+      return event.message;
     case 'presence':
       return { type: 'presence', userId: event.userId, online: event.online };
-    case 'pairing.created':
-      return { type: 'pairing.created', pairing: event.pairing };
-    case 'pairing.deleted':
-      return { type: 'pairing.deleted', pairingId: event.pairingId, partnerId: event.partnerId };
     default:
       return undefined;
   }

@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
+import { LogMessages } from '../delivery/messages.ts';
 import { Cursor, StringEnum, Timestamp, Uuid } from '../http/schemas.ts';
 import { ERROR_CATALOG, type ErrorCode } from '../errors.ts';
-import { PairingSchema } from '../modules/pairing/schemas.ts';
 import { AckStatusSchema, IntensitySchema, PatternSchema, TapSchema } from '../modules/taps/schemas.ts';
 
 /**
@@ -16,13 +16,14 @@ export const ClientMessages = {
     {
       type: Type.Literal('auth'),
       token: Type.String({ minLength: 1, maxLength: 4096 }),
-      cursor: Type.Optional(Cursor('First authentication only: replay the taps after this cursor before any live tap')),
+      cursor: Type.Optional(Cursor('First authentication only: replay your log after this cursor before anything live')),
       ref: Ref,
     },
     {
       ...strict,
       title: 'auth',
-      description: 'Authenticate (first message, when no Authorization header was sent) or renew the access token in-band',
+      description:
+        'Authenticate (first message, when no Authorization header was sent; answered by hello) or renew the access token in-band (answered by auth.ok)',
     },
   ),
   'tap.send': Type.Object(
@@ -38,11 +39,12 @@ export const ClientMessages = {
   ),
   ack: Type.Object(
     { type: Type.Literal('ack'), tapId: Uuid(), status: AckStatusSchema, ref: Ref },
-    { ...strict, title: 'ack', description: 'This device has the tap (delivered) or the person felt/opened it (seen)' },
-  ),
-  sync: Type.Object(
-    { type: Type.Literal('sync'), after: Cursor('The newest cursor this device holds; "0" for everything'), ref: Ref },
-    { ...strict, title: 'sync', description: 'Replay every tap newer than the cursor, in order, then sync.done' },
+    {
+      ...strict,
+      title: 'ack',
+      description:
+        'This device has the tap (delivered) or the person felt/opened it (seen); answered by ack.ok when it carries a ref, error when refused',
+    },
   ),
   ping: Type.Object(
     { type: Type.Literal('ping'), ref: Ref },
@@ -61,16 +63,21 @@ export const ServerMessages = {
       type: Type.Literal('hello'),
       userId: Uuid(),
       deviceId: Uuid(),
-      cursor: Cursor('The newest cursor among your taps right now'),
+      cursor: Cursor('The newest position of your log right now: a replay runs up to here, then sync.done'),
       heartbeatSeconds: Type.Integer({ description: 'The server pings this often; a peer silent for two intervals is dropped' }),
       tokenExpiresAt: Timestamp('Renew in-band with an auth message before this'),
       partners: Type.Array(PartnerPresence),
+      ref: Ref,
     },
-    { title: 'hello', description: 'Sent once the connection is authenticated' },
+    { title: 'hello', description: 'Sent once the connection is authenticated (with the ref of the auth message, if any)' },
   ),
-  tap: Type.Object(
-    { type: Type.Literal('tap'), tap: TapSchema },
-    { title: 'tap', description: 'A tap to or from you (live, or replayed by sync). Play it only if tap.to is you; ack it.' },
+  ...LogMessages,
+  'sync.done': Type.Object(
+    { type: Type.Literal('sync.done'), cursor: Cursor('Everything up to here has been sent: you are caught up, and live from now on') },
+    {
+      title: 'sync.done',
+      description: 'Once per connection, after the entries up to hello.cursor (right after hello when there are none)',
+    },
   ),
   'tap.sent': Type.Object(
     {
@@ -79,29 +86,24 @@ export const ServerMessages = {
       created: Type.Boolean({ description: 'False for a resend of an existing id' }),
       ref: Ref,
     },
-    { title: 'tap.sent', description: 'Reply to tap.send: the tap is stored' },
+    { title: 'tap.sent', description: 'Reply to tap.send: the tap is stored. Its entry in your log also arrives, as a tap message.' },
   ),
-  'tap.status': Type.Object(
-    { type: Type.Literal('tap.status'), tapId: Uuid(), cursor: Cursor(), status: AckStatusSchema, at: Timestamp() },
-    { title: 'tap.status', description: 'Receipt for a tap you sent: a device of your partner has it (delivered), or they felt it (seen)' },
+  'ack.ok': Type.Object(
+    {
+      type: Type.Literal('ack.ok'),
+      tapId: Uuid(),
+      status: AckStatusSchema,
+      advanced: Type.Boolean({ description: 'False when this device had already acked as far' }),
+      ref: Ref,
+    },
+    { title: 'ack.ok', description: 'Reply to an ack that carried a ref: it is recorded' },
   ),
   presence: Type.Object(
     { type: Type.Literal('presence'), userId: Uuid(), online: Type.Boolean() },
-    { title: 'presence', description: 'A partner came online (first device connected) or went offline (last device disconnected)' },
-  ),
-  'pairing.created': Type.Object({ type: Type.Literal('pairing.created'), pairing: PairingSchema }, { title: 'pairing.created' }),
-  'pairing.deleted': Type.Object(
-    { type: Type.Literal('pairing.deleted'), pairingId: Uuid(), partnerId: Uuid() },
-    { title: 'pairing.deleted' },
-  ),
-  'sync.done': Type.Object(
     {
-      type: Type.Literal('sync.done'),
-      cursor: Cursor('The cursor of the last replayed tap (or the one asked for when nothing was newer)'),
-      hasMore: Type.Boolean({ description: 'True when the replay stopped at its page limit: send sync again from cursor' }),
-      ref: Ref,
+      title: 'presence',
+      description: 'A partner came online (first device connected) or went offline (last device disconnected); not part of the log',
     },
-    { title: 'sync.done' },
   ),
   'auth.ok': Type.Object(
     { type: Type.Literal('auth.ok'), tokenExpiresAt: Timestamp(), ref: Ref },
@@ -132,7 +134,7 @@ export const CloseCodes = {
   AUTH_FAILED: { code: 4401, reason: 'authentication failed' },
   TOKEN_EXPIRED: { code: 4402, reason: 'access token expired' },
   DEVICE_REVOKED: { code: 4403, reason: 'device signed out' },
-  SLOW_CONSUMER: { code: 4408, reason: 'too slow: reconnect and sync' },
+  SLOW_CONSUMER: { code: 4408, reason: 'too slow: reconnect with your cursor' },
   REPLACED: { code: 4409, reason: 'replaced by a newer connection' },
   ACCOUNT_DELETED: { code: 4410, reason: 'account deleted' },
 } as const;
@@ -140,6 +142,6 @@ export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
 
 /** Query string of the upgrade request. */
 export const ConnectQuery = Type.Object(
-  { cursor: Type.Optional(Cursor('Replay the taps after this cursor right after hello, before any live tap (then sync.done)')) },
+  { cursor: Type.Optional(Cursor('Replay your log after this cursor right after hello, before anything live (then sync.done)')) },
   { additionalProperties: false },
 );

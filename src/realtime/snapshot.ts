@@ -1,22 +1,32 @@
+import { defineProcedures, type ProcedureContext } from '../db/procedures.ts';
 import type { Trx } from '../db/schema.ts';
-import { latestSeq } from '../modules/taps/repo.ts';
+import { logHead } from '../delivery/log-repo.ts';
+import { deviceOwner } from '../modules/devices/repo.ts';
+import { partnerIdsOf } from '../modules/pairing/repo.ts';
 
 export interface ConnectionSnapshot {
-  /** The newest cursor among the user's taps. */
-  cursor: number;
+  /** The device still belongs to the user (it was not signed out or removed meanwhile). */
+  deviceActive: boolean;
+  /** The newest position of the user's log. */
+  head: number;
   partnerIds: string[];
 }
 
 /**
- * What a connection needs before it says hello, in one read: at tens of
- * thousands of reconnecting phones, one trip to the database each instead of three.
+ * What a connection needs before it says hello, in one trip to the database:
+ * at tens of thousands of reconnecting phones, one each instead of three.
+ * Read after the connection subscribed to its user's events, so nothing that
+ * happens after this read can be missed.
  */
-export async function connectionSnapshot(trx: Trx, input: { userId: string }): Promise<ConnectionSnapshot> {
-  const cursor = await latestSeq(trx, input.userId);
-  const pairings = await trx
-    .selectFrom('pairings')
-    .select(['user_a', 'user_b'])
-    .where((eb) => eb.or([eb('user_a', '=', input.userId), eb('user_b', '=', input.userId)]))
-    .execute();
-  return { cursor, partnerIds: pairings.map((p) => (p.user_a === input.userId ? p.user_b : p.user_a)) };
+async function connectionSnapshot(
+  trx: Trx,
+  input: { userId: string; deviceId: string },
+  _context: ProcedureContext,
+): Promise<ConnectionSnapshot> {
+  const owner = await deviceOwner(trx, input.deviceId);
+  const head = await logHead(trx, input.userId);
+  const partnerIds = await partnerIdsOf(trx, input.userId);
+  return { deviceActive: owner === input.userId, head, partnerIds };
 }
+
+export const realtimeProcedures = defineProcedures(import.meta.url, { connectionSnapshot });

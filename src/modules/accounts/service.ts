@@ -1,11 +1,16 @@
-import { notFound } from '../../errors.ts';
+import type { Clock } from '../../clock.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
+import { appendEntries, lockLogs, tapIdsOf } from '../../delivery/log-repo.ts';
+import { deleteTaps } from '../../delivery/taps-repo.ts';
+import { notFound } from '../../errors.ts';
 import type { EventBus } from '../../realtime/events.ts';
 import type { DeviceService } from '../devices/service.ts';
-import type { PairingService } from '../pairing/service.ts';
+import { pairingsOf, partnerOf } from '../pairing/repo.ts';
+import { pairingEnded, type PairingService } from '../pairing/service.ts';
 
 interface Deps {
   database: DatabaseHandle;
+  clock: Clock;
   bus: EventBus;
   devices: DeviceService;
   pairing: PairingService;
@@ -39,18 +44,32 @@ export class AccountService {
 
   /**
    * Deletes the account and everything that belongs to it (devices, tokens,
-   * pairings, codes, taps both ways, delivery records) in one transaction; the
-   * foreign keys cascade. Live sockets close, and partners see the pairing go.
+   * pairings, codes, its log, taps both ways and their delivery records) in
+   * one transaction. Live sockets close, and each partner's log records the
+   * end of the pairing.
    */
   async delete(userId: string): Promise<void> {
-    const { db } = this.#deps.database;
-    const pairings = await db.transaction().execute(async (trx) => {
-      const rows = await this.#deps.pairing.rowsOf(trx, userId);
+    const { database } = this.#deps;
+    const ended = await database.transaction(async (trx) => {
+      const partners = (await pairingsOf(trx, userId)).map((row) => partnerOf(row, userId));
+      const present = await lockLogs(trx, database.dialect, [userId, ...partners]);
+      if (!present.has(userId)) return [];
+      // Read again under the locks: a pairing made meanwhile is seen now, and no new one can start.
+      const pairings = await pairingsOf(trx, userId);
+      const unlocked = pairings.map((row) => partnerOf(row, userId)).filter((id) => !present.has(id));
+      if (unlocked.length > 0) await lockLogs(trx, database.dialect, unlocked);
+      const now = this.#deps.clock.now();
+      const entries = await appendEntries(
+        trx,
+        pairings.flatMap((row) => pairingEnded(row, 'account_deleted', now).filter((entry) => entry.user_id !== userId)),
+      );
+      // Taps have no foreign key to users (it would cost an index on each side): delete them through the log.
+      await deleteTaps(trx, await tapIdsOf(trx, userId));
       await trx.deleteFrom('users').where('id', '=', userId).execute();
-      return rows;
+      return entries;
     });
     this.#deps.devices.forgetUser(userId);
     this.#deps.bus.publish(userId, { type: 'user.deleted' });
-    for (const row of pairings) this.#deps.pairing.publishRemoved(row);
+    this.#deps.pairing.publishEnded(ended);
   }
 }

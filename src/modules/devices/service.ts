@@ -1,9 +1,10 @@
-import { sql } from 'kysely';
 import type { Clock } from '../../clock.ts';
 import { notFound } from '../../errors.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
 import type { DeviceRow, Executor, Platform, PushEnvironment } from '../../db/schema.ts';
 import { uuidv7 } from '../../ids.ts';
+import { deleteOutstandingPushes } from '../../delivery/deliveries-repo.ts';
+import { deviceOwner } from './repo.ts';
 import type { DeviceRemovalReason, EventBus } from '../../realtime/events.ts';
 import type { DeviceView } from './schemas.ts';
 
@@ -19,6 +20,8 @@ interface Deps {
 export class DeviceService {
   readonly #deps: Deps;
   readonly #owners = new Map<string, { userId: string; at: number }>();
+  /** Counts removals, so that an answer read before a removal is not remembered after it. */
+  #removals = 0;
 
   constructor(deps: Deps) {
     this.#deps = deps;
@@ -54,15 +57,18 @@ export class DeviceService {
     const now = this.#deps.clock.now();
     const known = this.#owners.get(deviceId);
     if (known && now - known.at < OWNER_TTL_MS) return known.userId;
-    const row = await this.#deps.database.db.selectFrom('devices').select('user_id').where('id', '=', deviceId).executeTakeFirst();
-    if (!row) return undefined;
+    const removals = this.#removals;
+    const userId = await deviceOwner(this.#deps.database.db, deviceId);
+    // A removal committed while we read may not be in what we read: answer, but do not remember it.
+    if (userId === undefined || removals !== this.#removals) return userId;
     if (this.#owners.size >= OWNERS_KEPT) this.#owners.delete(this.#owners.keys().next().value as string);
-    this.#owners.set(deviceId, { userId: row.user_id, at: now });
-    return row.user_id;
+    this.#owners.set(deviceId, { userId, at: now });
+    return userId;
   }
 
   /** Forgets every device of a user whose account is gone. */
   forgetUser(userId: string): void {
+    this.#removals++;
     for (const [deviceId, known] of this.#owners) if (known.userId === userId) this.#owners.delete(deviceId);
   }
 
@@ -82,18 +88,15 @@ export class DeviceService {
    * are closed through the bus. Another user's device is simply not found.
    */
   async remove(userId: string, deviceId: string, reason: DeviceRemovalReason): Promise<void> {
-    const removed = await this.#deps.database.db.transaction().execute(async (trx) => {
+    const removed = await this.#deps.database.transaction(async (trx) => {
       const result = await trx.deleteFrom('devices').where('id', '=', deviceId).where('user_id', '=', userId).executeTakeFirst();
       if (result.numDeletedRows === 0n) return false;
-      // Its pushes still to go (delivery rows carry no foreign key to devices, see the migration).
-      await trx
-        .deleteFrom('tap_deliveries')
-        .where(sql<boolean>`push_state in ('waiting', 'sending')`)
-        .where('device_id', '=', deviceId)
-        .execute();
+      // Its pushes still to go (delivery rows carry no foreign key to devices, see the first migration).
+      await deleteOutstandingPushes(trx, deviceId);
       return true;
     });
     if (!removed) throw notFound('Device');
+    this.#removals++;
     this.#owners.delete(deviceId);
     this.#deps.bus.publish(userId, { type: 'device.removed', deviceId, reason });
   }

@@ -30,7 +30,7 @@ export function healthRoutes(app: App, ctx: AppContext): void {
         request.log.error({ err: error }, 'health check: database unreachable');
         database = 'failing';
       }
-      const push = ctx.push.state();
+      const push = ctx.pushState();
       const status = database === 'failing' ? 'failing' : push === 'failing' ? 'degraded' : 'ok';
       return reply.code(database === 'ok' ? 200 : 503).send({ status, database, push, connections: ctx.connections.size });
     },

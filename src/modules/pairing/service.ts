@@ -1,19 +1,23 @@
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
-import type { Executor, PairingRow } from '../../db/schema.ts';
+import type { Executor, LogEntryRow, PairingRow } from '../../db/schema.ts';
+import { appendEntries, lockLogs } from '../../delivery/log-repo.ts';
+import type { PairingEndReason } from '../../delivery/messages.ts';
+import type { DeliveryService } from '../../delivery/service.ts';
 import { AppError, notFound } from '../../errors.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { hmacSha256, uuidv7 } from '../../ids.ts';
-import type { EventBus } from '../../realtime/events.ts';
 import type { Presence } from '../../realtime/presence.ts';
+import { displayNames } from '../accounts/repo.ts';
 import { formatCode, generateCode, normalizeCode } from './codes.ts';
+import { orderedCouple, pairingsOf, partnerIdsOf, partnerOf } from './repo.ts';
 import type { PairingCodeStatus, PairingView } from './schemas.ts';
 
 interface Deps {
   database: DatabaseHandle;
   clock: Clock;
-  bus: EventBus;
+  delivery: DeliveryService;
   presence: Presence;
   config: Config['pairing'];
   /** Keys the code hashes: 40 bits are too few to store under a plain hash. */
@@ -23,7 +27,12 @@ interface Deps {
 /** Expired and used codes stay this long (so the creator sees "expired"/"used"), then the purge removes them. */
 export const CODE_RETENTION_MS = 60 * 60 * 1000;
 
-const ordered = (a: string, b: string): [string, string] => (a < b ? [a, b] : [b, a]);
+/** The entries a pairing's end appends: one in each partner's log. */
+export const pairingEnded = (row: PairingRow, reason: PairingEndReason, at: number) =>
+  [
+    [row.user_a, row.user_b],
+    [row.user_b, row.user_a],
+  ].map(([user, peer]) => ({ user_id: user!, kind: 'pairing.deleted' as const, subject: row.id, peer_id: peer!, detail: reason, at }));
 
 /**
  * Two users become partners through a short code one shows and the other
@@ -82,8 +91,8 @@ export class PairingService {
   async redeem(userId: string, input: string): Promise<PairingView> {
     const codeHash = this.#hash(normalizeCode(input));
     const now = this.#deps.clock.now();
-    const { db } = this.#deps.database;
-    const pairing = await db.transaction().execute(async (trx) => {
+    const { database } = this.#deps;
+    const { pairing, entries } = await database.transaction(async (trx) => {
       const code = await trx.selectFrom('pairing_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst();
       if (!code) throw new AppError('PAIRING_CODE_NOT_FOUND', 'No pending pairing code matches; check it and try again');
       if (code.used_at !== null) throw new AppError('PAIRING_CODE_USED', 'This code was already used; ask for a new one');
@@ -91,8 +100,10 @@ export class PairingService {
       if (code.creator_id === userId)
         throw new AppError('CANNOT_PAIR_WITH_SELF', 'This is your own code: the other person types it on their device');
 
-      const [userA, userB] = ordered(code.creator_id, userId);
-      await this.#deps.database.lockUsers(trx, [userA, userB]);
+      // Both logs are appended to; their locks also serialise the partner caps below.
+      const [userA, userB] = orderedCouple(code.creator_id, userId);
+      const present = await lockLogs(trx, database.dialect, [userA, userB]);
+      if (present.size < 2) throw new AppError('PAIRING_CODE_NOT_FOUND', 'No pending pairing code matches; check it and try again');
       const existing = await trx
         .selectFrom('pairings')
         .select('id')
@@ -118,38 +129,48 @@ export class PairingService {
         throw error;
       }
       await trx.updateTable('pairing_codes').set({ pairing_id: row.id }).where('id', '=', code.id).execute();
-      return row;
+      const created = await appendEntries(trx, [
+        { user_id: userA, kind: 'pairing.created', subject: row.id, peer_id: userB, detail: null, at: now },
+        { user_id: userB, kind: 'pairing.created', subject: row.id, peer_id: userA, detail: null, at: now },
+      ]);
+      return { pairing: row, entries: created };
     });
-    const displayNames = await this.#displayNames([pairing.user_a, pairing.user_b]);
-    for (const member of [pairing.user_a, pairing.user_b]) {
-      this.#deps.bus.publish(member, { type: 'pairing.created', pairing: this.#view(pairing, member, displayNames) });
-    }
-    return this.#view(pairing, userId, displayNames);
+    const names = await displayNames(database.db, [pairing.user_a, pairing.user_b]);
+    this.#deps.delivery.publish(entries.map((row) => ({ row, context: { partner: this.#partner(row.peer_id, names) } })));
+    return this.#view(pairing, userId, names);
   }
 
   async list(userId: string): Promise<PairingView[]> {
-    const rows = await this.rowsOf(this.#deps.database.db, userId);
-    const names = await this.#displayNames(rows.map((row) => partnerOf(row, userId)));
+    const rows = await pairingsOf(this.#deps.database.db, userId);
+    const names = await displayNames(
+      this.#deps.database.db,
+      rows.map((row) => partnerOf(row, userId)),
+    );
     return rows.map((row) => this.#view(row, userId, names));
   }
 
-  async partnerIds(userId: string): Promise<string[]> {
-    const rows = await this.rowsOf(this.#deps.database.db, userId);
-    return rows.map((row) => partnerOf(row, userId));
+  partnerIds(userId: string): Promise<string[]> {
+    return partnerIdsOf(this.#deps.database.db, userId);
   }
 
   /** Either partner may end the pairing; the history of taps stays with both. */
   async remove(userId: string, pairingId: string): Promise<void> {
-    const { db } = this.#deps.database;
-    const row = await db.selectFrom('pairings').selectAll().where('id', '=', pairingId).executeTakeFirst();
-    if (!row || (row.user_a !== userId && row.user_b !== userId)) throw notFound('Pairing');
-    await db.deleteFrom('pairings').where('id', '=', pairingId).execute();
-    this.publishRemoved(row);
+    const { database } = this.#deps;
+    const entries = await database.transaction(async (trx) => {
+      const row = await trx.selectFrom('pairings').selectAll().where('id', '=', pairingId).executeTakeFirst();
+      if (!row || (row.user_a !== userId && row.user_b !== userId)) throw notFound('Pairing');
+      await lockLogs(trx, database.dialect, [row.user_a, row.user_b]);
+      const deleted = await trx.deleteFrom('pairings').where('id', '=', pairingId).executeTakeFirst();
+      // The other partner (or an account deletion) ended it a moment ago.
+      if (deleted.numDeletedRows === 0n) throw notFound('Pairing');
+      return appendEntries(trx, pairingEnded(row, 'unpaired', this.#deps.clock.now()));
+    });
+    this.publishEnded(entries);
   }
 
-  publishRemoved(row: PairingRow): void {
-    this.#deps.bus.publish(row.user_a, { type: 'pairing.deleted', pairingId: row.id, partnerId: row.user_b });
-    this.#deps.bus.publish(row.user_b, { type: 'pairing.deleted', pairingId: row.id, partnerId: row.user_a });
+  /** Announces the end of pairings (unpaired, or an account deleted) to the partners' live devices. */
+  publishEnded(entries: LogEntryRow[]): void {
+    this.#deps.delivery.publish(entries.map((row) => ({ row })));
   }
 
   /** Deletes codes whose lifetime ended more than an hour ago. */
@@ -187,38 +208,18 @@ export class PairingService {
   async #pairingFor(db: Executor, userId: string, pairingId: string): Promise<PairingView | undefined> {
     const row = await db.selectFrom('pairings').selectAll().where('id', '=', pairingId).executeTakeFirst();
     if (!row) return undefined;
-    return this.#view(row, userId, await this.#displayNames([partnerOf(row, userId)]));
+    return this.#view(row, userId, await displayNames(db, [partnerOf(row, userId)]));
   }
 
-  rowsOf(db: Executor, userId: string): Promise<PairingRow[]> {
-    return db
-      .selectFrom('pairings')
-      .selectAll()
-      .where((eb) => eb.or([eb('user_a', '=', userId), eb('user_b', '=', userId)]))
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
-  }
-
-  async #displayNames(userIds: string[]): Promise<Map<string, string | null>> {
-    if (userIds.length === 0) return new Map();
-    const rows = await this.#deps.database.db.selectFrom('users').select(['id', 'display_name']).where('id', 'in', userIds).execute();
-    return new Map(rows.map((row) => [row.id, row.display_name]));
+  #partner(userId: string, names: Map<string, string | null>): PairingView['partner'] {
+    return { userId, displayName: names.get(userId) ?? null, online: this.#deps.presence.isUserOnline(userId) };
   }
 
   #view(row: PairingRow, viewer: string, names: Map<string, string | null>): PairingView {
-    const partner = partnerOf(row, viewer);
-    return {
-      id: row.id,
-      partner: { userId: partner, displayName: names.get(partner) ?? null, online: this.#deps.presence.isUserOnline(partner) },
-      createdAt: new Date(row.created_at).toISOString(),
-    };
+    return { id: row.id, partner: this.#partner(partnerOf(row, viewer), names), createdAt: new Date(row.created_at).toISOString() };
   }
 
   #hash(code: string): string {
     return hmacSha256(this.#deps.codePepper, code);
   }
 }
-
-export const partnerOf = (row: Pick<PairingRow, 'user_a' | 'user_b'>, userId: string): string =>
-  row.user_a === userId ? row.user_b : row.user_a;

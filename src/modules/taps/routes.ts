@@ -5,7 +5,7 @@ import { NoContent, problems } from '../../http/schemas.ts';
 import { AckBody, ListTapsQuery, SendTapBody, TapDetailSchema, TapEnvelope, TapPageSchema, TapParams } from './schemas.ts';
 
 export function tapRoutes(app: App, ctx: AppContext): void {
-  const { auth, taps, acks } = ctx.services;
+  const { auth, taps, delivery } = ctx.services;
   const authenticated = { onRequest: requireAuth(auth) };
 
   app.post(
@@ -78,7 +78,7 @@ export function tapRoutes(app: App, ctx: AppContext): void {
       },
     },
     async (request, reply) => {
-      await acks.ack(principalOf(request), request.params.id, request.body.status, 'http');
+      await delivery.ack(principalOf(request), request.params.id, request.body.status, 'http');
       return reply.code(204).send(null);
     },
   );

@@ -10,7 +10,7 @@ export const TapStatusSchema = StringEnum(['sent', 'delivered', 'seen'], {
 export const TapSchema = Type.Object(
   {
     id: Uuid(),
-    cursor: Cursor('Position of this tap in the log; pass the newest you hold to `sync` or `after`'),
+    cursor: Cursor("This tap's position in your log (the sender's and the recipient's logs number it differently)"),
     from: Uuid('Sender user id'),
     to: Uuid('Recipient user id'),
     intensity: IntensitySchema,

@@ -1,97 +1,64 @@
 import { toIsoOrNull, type Clock } from '../../clock.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
+import { deliveriesOfTap } from '../../delivery/deliveries-repo.ts';
+import { readTapEntries } from '../../delivery/log-repo.ts';
+import type { DeliveryService, Principal } from '../../delivery/service.ts';
+import { findTap } from '../../delivery/taps-repo.ts';
 import { AppError, notFound } from '../../errors.ts';
 import { uuidv7 } from '../../ids.ts';
 import type { Metrics } from '../../metrics.ts';
 import { enforceLimit, type RateLimiter } from '../../rate-limit.ts';
-import type { EventBus } from '../../realtime/events.ts';
-import type { Handoff } from '../../push/repo.ts';
-import type { Presence } from '../../realtime/presence.ts';
-import { findDeliveries, findTap, findTaps } from './repo.ts';
 import type { ListTapsQuery, SendTapBody, TapDetail, TapPage, TapView } from './schemas.ts';
-import { toCursor, toTapView } from './view.ts';
-import type { WriteQueue } from './write-queue.ts';
-
-export interface Sender {
-  userId: string;
-  deviceId: string;
-}
-
-/** The push side of the delivery policy (see push/dispatcher.ts). */
-export interface PushHandoff {
-  /** Push these now: they were claimed in the tap's own transaction. */
-  pushNow(handoffs: Handoff[]): void;
-  /** Wake up when an ack window ends. */
-  schedule(dueAt: number): void;
-}
+import { toTapView } from './view.ts';
 
 interface Deps {
   database: DatabaseHandle;
-  writes: WriteQueue;
+  delivery: DeliveryService;
   clock: Clock;
-  bus: EventBus;
   metrics: Metrics;
   rateLimiter: RateLimiter;
-  presence: Presence;
-  push: PushHandoff;
   tapsPerMinute: number;
 }
 
-export const SYNC_PAGE_SIZE = 200;
-
-/**
- * Taps: sending (group-committed, so concurrent senders share one fsync),
- * history, and the replay a reconnecting device asks for.
- */
+/** Taps: sending (through the delivery log), history, and one tap's delivery record. */
 export class TapService {
   readonly #deps: Deps;
   constructor(deps: Deps) {
     this.#deps = deps;
   }
 
-  /**
-   * Stores the tap (committed before this resolves), then announces it to
-   * both users' live devices. `created` is false for an idempotent retry.
-   */
-  async send(sender: Sender, input: SendTapBody, via: 'http' | 'websocket'): Promise<{ tap: TapView; created: boolean }> {
+  /** Stores the tap (committed before this resolves) and delivers it. `created` is false for an idempotent retry. */
+  async send(caller: Principal, input: SendTapBody, via: 'http' | 'websocket'): Promise<{ tap: TapView; created: boolean }> {
     await enforceLimit(this.#deps.rateLimiter, this.#deps.metrics, {
       name: 'taps',
-      key: sender.userId,
+      key: caller.userId,
       max: this.#deps.tapsPerMinute,
       windowMs: 60_000,
       message: 'Too many taps; slow down a little',
     });
-    if (input.to === sender.userId) throw new AppError('NOT_PAIRED', 'You cannot send a tap to yourself');
+    if (input.to === caller.userId) throw new AppError('NOT_PAIRED', 'You cannot send a tap to yourself');
     const now = this.#deps.clock.now();
-    const written = await this.#deps.writes.writeTap({
+    const { row, created } = await this.#deps.delivery.sendTap({
       id: input.id ?? uuidv7(now),
-      onlineDeviceIds: this.#deps.presence.onlineDevices(input.to),
       clientChosenId: input.id !== undefined,
-      senderId: sender.userId,
-      senderDeviceId: sender.deviceId,
+      senderId: caller.userId,
+      senderDeviceId: caller.deviceId,
       recipientId: input.to,
       intensity: input.intensity,
       pattern: input.pattern,
       createdAt: now,
     });
-    const tap = toTapView(written.row);
-    if (written.created) {
-      this.#deps.metrics.tapsCreated.inc({ via });
-      const event = { type: 'tap.created' as const, tap, originDeviceId: sender.deviceId };
-      this.#deps.bus.publish(tap.to, event);
-      this.#deps.bus.publish(tap.from, event);
-      if (written.pushNow.length > 0) this.#deps.push.pushNow(written.pushNow);
-      if (written.pushDueAt !== undefined) this.#deps.push.schedule(written.pushDueAt);
-    }
-    return { tap, created: written.created };
+    if (created) this.#deps.metrics.tapsCreated.inc({ via });
+    return { tap: toTapView(row, caller.userId), created };
   }
 
+  /** The caller's taps, both directions, paged by the positions of the caller's log. */
   async list(userId: string, query: ListTapsQuery): Promise<TapPage> {
     if (query.before !== undefined && query.after !== undefined) {
       throw new AppError('INVALID_INPUT', 'Use either before (paging back) or after (catching up), not both');
     }
     const after = query.after === undefined ? undefined : Number(query.after);
-    const rows = await findTaps(this.#deps.database.db, {
+    const rows = await readTapEntries(this.#deps.database.db, {
       userId,
       withUser: query.with,
       before: query.before === undefined ? undefined : Number(query.before),
@@ -102,15 +69,9 @@ export class TapService {
     const page = rows.slice(0, query.limit);
     const last = page.at(-1);
     let nextCursor: string | null;
-    if (after !== undefined) nextCursor = last ? toCursor(last.seq) : toCursor(after);
-    else nextCursor = hasMore && last ? toCursor(last.seq) : null;
-    return { taps: page.map(toTapView), nextCursor, hasMore };
-  }
-
-  /** Taps newer than `after`, oldest first: what a reconnecting device missed. */
-  async since(userId: string, after: number, limit = SYNC_PAGE_SIZE): Promise<{ taps: TapView[]; hasMore: boolean }> {
-    const rows = await findTaps(this.#deps.database.db, { userId, after, limit: limit + 1 });
-    return { taps: rows.slice(0, limit).map(toTapView), hasMore: rows.length > limit };
+    if (after !== undefined) nextCursor = String(last ? last.pos : after);
+    else nextCursor = hasMore && last ? String(last.pos) : null;
+    return { taps: page.map(({ tap }) => toTapView(tap, userId)), nextCursor, hasMore };
   }
 
   /** One tap with its per-device delivery record; only its sender and recipient may see it. */
@@ -118,9 +79,9 @@ export class TapService {
     const { db } = this.#deps.database;
     const row = await findTap(db, tapId);
     if (!row || (row.sender_id !== userId && row.recipient_id !== userId)) throw notFound('Tap');
-    const deliveries = await findDeliveries(db, row.seq);
+    const deliveries = await deliveriesOfTap(db, row.seq);
     return {
-      tap: toTapView(row),
+      tap: toTapView(row, userId),
       deliveries: deliveries.map((d) => ({
         deviceId: d.device_id,
         platform: d.platform,

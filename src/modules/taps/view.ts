@@ -2,12 +2,11 @@ import { toIsoOrNull } from '../../clock.ts';
 import type { TapRow } from '../../db/schema.ts';
 import type { TapView } from './schemas.ts';
 
-export const toCursor = (seq: number): string => String(seq);
-
-export function toTapView(row: TapRow): TapView {
+/** A tap as `viewer` (its sender or its recipient) sees it: with the tap's position in the viewer's log. */
+export function toTapView(row: TapRow, viewerId: string): TapView {
   return {
     id: row.id,
-    cursor: toCursor(row.seq),
+    cursor: String(viewerId === row.sender_id ? row.sender_pos : row.recipient_pos),
     from: row.sender_id,
     to: row.recipient_id,
     intensity: row.intensity,

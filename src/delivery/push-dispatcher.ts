@@ -6,40 +6,35 @@ import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { toTapView } from '../modules/taps/view.ts';
-import { tapPayload } from './payload.ts';
-import { pushVerdict, type PushVerdict } from './policy.ts';
+import { tapPayload } from '../push/payload.ts';
+import type { PushOutcome, PushSender } from '../push/sender.ts';
 import {
   claim,
+  deliveryKeyOf,
   findDue,
   nextDueAt,
   recordOutcome,
   reclaimAbandoned,
   settle,
-  type DeliveryKey,
-  type Handoff,
   type OutcomeUpdate,
-} from './repo.ts';
-import type { PushOutcome, PushSender } from './sender.ts';
+  type PushJob,
+} from './deliveries-repo.ts';
+import { pushVerdict, type DeliveryPolicy, type PushVerdict } from './policy.ts';
 
 interface Deps {
   database: DatabaseHandle;
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
-  /** Absent when APNs is not configured: hand-offs are recorded as skipped. */
-  sender?: PushSender;
-  tapTtlMs: number;
-  /** How long a claimed hand-off is ours before another instance may take it over. */
-  leaseMs: number;
+  sender: PushSender;
+  policy: DeliveryPolicy;
   batchSize?: number;
-  /** Safety sweep for hand-offs scheduled elsewhere (another instance, a previous process). */
+  /** Safety sweep for pushes scheduled elsewhere (another instance, a previous process). */
   sweepIntervalMs?: number;
   random?: () => number;
 }
 
 export type PushChannelState = 'disabled' | 'ok' | 'failing';
-
-const keyOf = (key: DeliveryKey) => `${key.tapSeq}/${key.deviceId}`;
 
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
@@ -73,7 +68,7 @@ export class PushDispatcher {
 
   constructor(deps: Deps) {
     this.#deps = deps;
-    this.#leaseMs = deps.leaseMs;
+    this.#leaseMs = deps.policy.leaseMs;
     this.#batchSize = deps.batchSize ?? 100;
     this.#recorder = new GroupCommit<OutcomeUpdate, void>(async (updates) => {
       await deps.database.db.transaction().execute(async (trx) => {
@@ -84,7 +79,6 @@ export class PushDispatcher {
   }
 
   state(): PushChannelState {
-    if (!this.#deps.sender) return 'disabled';
     return this.#deps.sender.health().state;
   }
 
@@ -98,8 +92,8 @@ export class PushDispatcher {
     this.kick();
   }
 
-  /** Called after a tap commit: make sure we wake up when its hand-off falls due. */
-  schedule(dueAt: number): void {
+  /** Called after a tap commit: make sure we wake up when its ack window ends. */
+  wakeAt(dueAt: number): void {
     if (this.#stopped) return;
     const delay = dueAt - this.#deps.clock.now();
     if (delay <= 0) return this.kick();
@@ -118,11 +112,11 @@ export class PushDispatcher {
    * second commit before the request goes out. If the process dies first,
    * the claim's lease runs out and a scan picks them up.
    */
-  pushNow(handoffs: Handoff[]): void {
+  dispatchClaimed(jobs: PushJob[]): void {
     if (this.#stopped) return;
     const now = this.#deps.clock.now();
-    for (const handoff of handoffs) {
-      const push = this.#send(handoff, now).catch((error: unknown) => this.#deps.logger.error({ err: error }, 'push failed'));
+    for (const job of jobs) {
+      const push = this.#send(job, now).catch((error: unknown) => this.#deps.logger.error({ err: error }, 'push failed'));
       this.#inFlight.add(push);
       void push.finally(() => this.#inFlight.delete(push));
     }
@@ -170,7 +164,7 @@ export class PushDispatcher {
         // scan found nothing at all (then wait a beat rather than spin).
         if (next <= this.#deps.clock.now() && count > 0) continue;
         this.#timerDueAt = Infinity;
-        this.schedule(Math.max(next, this.#deps.clock.now() + (count > 0 ? 0 : IDLE_RETRY_MS)));
+        this.wakeAt(Math.max(next, this.#deps.clock.now() + (count > 0 ? 0 : IDLE_RETRY_MS)));
         return;
       }
     } catch (error) {
@@ -178,73 +172,74 @@ export class PushDispatcher {
     }
   }
 
-  /** One cycle: decide on every due hand-off in one transaction, then push the ones claimed. */
+  /** One cycle: decide on every due push in one transaction, then send the ones claimed. */
   async #processDue(): Promise<number> {
     const now = this.#deps.clock.now();
     const { found, claimed } = await this.#deps.database.db.transaction().execute(async (trx) => {
       const due = await findDue(trx, now, this.#batchSize);
-      const toSend: Handoff[] = [];
-      const settlements = new Map<string, { state: PushState; reason: string; keys: Handoff[] }>();
-      for (const handoff of due) {
-        if (handoff.attempts === 0) this.#deps.metrics.pushHandoffs.inc({ trigger: handoff.trigger });
-        const verdict = this.#verdict(handoff, now);
+      const toSend: PushJob[] = [];
+      const settlements = new Map<string, { state: PushState; reason: string; keys: PushJob[] }>();
+      for (const job of due) {
+        if (job.attempts === 0) this.#deps.metrics.pushHandoffs.inc({ trigger: job.trigger });
+        const verdict = this.#verdict(job, now);
         if (verdict === 'send') {
-          toSend.push(handoff);
+          toSend.push(job);
           continue;
         }
         const group = settlements.get(`${verdict.state}/${verdict.reason}`) ?? { ...verdict, keys: [] };
-        group.keys.push(handoff);
+        group.keys.push(job);
         settlements.set(`${verdict.state}/${verdict.reason}`, group);
       }
       for (const { state, reason, keys } of settlements.values()) {
         const settled = await settle(trx, keys, state, reason, now);
         this.#deps.metrics.pushResolutions.inc({ state, reason }, settled);
       }
-      const claimedKeys = new Set((await claim(trx, toSend, now, now + this.#leaseMs)).map(keyOf));
-      return { found: due.length, claimed: toSend.filter((handoff) => claimedKeys.has(keyOf(handoff))) };
+      const claimedKeys = new Set((await claim(trx, toSend, now, now + this.#leaseMs)).map(deliveryKeyOf));
+      return { found: due.length, claimed: toSend.filter((job) => claimedKeys.has(deliveryKeyOf(job))) };
     });
-    await Promise.all(claimed.map((handoff) => this.#send(handoff, now)));
+    await Promise.all(claimed.map((job) => this.#send(job, now)));
     return found;
   }
 
-  #verdict(handoff: Handoff, now: number): PushVerdict {
-    return pushVerdict({ ...handoff, tapCreatedAt: handoff.tap.created_at }, now, this.#deps.tapTtlMs, this.#deps.sender !== undefined);
+  #verdict(job: PushJob, now: number): PushVerdict {
+    return pushVerdict({ ...job, tapCreatedAt: job.tap.created_at }, now, this.#deps.policy);
   }
 
-  async #send(handoff: Handoff, now: number): Promise<void> {
-    const expiresAt = handoff.tap.created_at + this.#deps.tapTtlMs;
-    const outcome = await this.#deps.sender!.send({
-      deviceToken: handoff.pushToken!,
-      environment: handoff.pushEnvironment!,
+  async #send(job: PushJob, now: number): Promise<void> {
+    const expiresAt = job.tap.created_at + this.#deps.policy.tapTtlMs;
+    const outcome = await this.#deps.sender.send({
+      deviceToken: job.pushToken!,
+      environment: job.pushEnvironment!,
       apnsId: uuidv7(now),
       expiresAt,
-      collapseId: `tap-${handoff.tap.id}`,
-      payload: tapPayload(toTapView(handoff.tap), handoff.senderName),
+      collapseId: `tap-${job.tap.id}`,
+      // The payload carries the tap as its recipient sees it: with the recipient's cursor.
+      payload: tapPayload(toTapView(job.tap, job.tap.recipient_id), job.senderName),
     });
     this.#deps.metrics.pushAttempts.inc({ outcome: outcome.kind, reason: outcome.kind === 'accepted' ? 'none' : outcome.reason });
-    const update = this.#outcome(handoff, outcome, expiresAt);
+    const update = this.#outcome(job, outcome, expiresAt);
     await this.#recorder.submit(update);
-    if (update.dueAt !== null) this.schedule(update.dueAt);
+    if (update.dueAt !== null) this.wakeAt(update.dueAt);
   }
 
-  /** What an APNs answer means for the hand-off (see docs/push.md). */
-  #outcome(handoff: Handoff, outcome: PushOutcome, expiresAt: number): OutcomeUpdate {
+  /** What an APNs answer means for the delivery (see docs/push.md). */
+  #outcome(job: PushJob, outcome: PushOutcome, expiresAt: number): OutcomeUpdate {
     const now = this.#deps.clock.now();
-    const base = { tapSeq: handoff.tapSeq, deviceId: handoff.deviceId, attempts: handoff.attempts + 1, dueAt: null };
+    const base = { tapSeq: job.tapSeq, deviceId: job.deviceId, attempts: job.attempts + 1, dueAt: null };
     switch (outcome.kind) {
       case 'accepted':
         return { ...base, state: 'sent', reason: null, apnsId: outcome.apnsId, sentAt: now };
       case 'invalid-token':
         this.#deps.metrics.pushTokensInvalidated.inc({ reason: outcome.reason });
-        this.#deps.logger.info({ deviceId: handoff.deviceId, reason: outcome.reason }, 'push token invalidated');
+        this.#deps.logger.info({ deviceId: job.deviceId, reason: outcome.reason }, 'push token invalidated');
         return {
           ...base,
           state: 'failed',
           reason: outcome.reason,
-          invalidateToken: { token: handoff.pushToken!, reason: outcome.reason, at: now, appleTimestamp: outcome.timestamp },
+          invalidateToken: { token: job.pushToken!, reason: outcome.reason, at: now, appleTimestamp: outcome.timestamp },
         };
       case 'permanent':
-        this.#deps.logger.warn({ deviceId: handoff.deviceId, status: outcome.status, reason: outcome.reason }, 'push refused permanently');
+        this.#deps.logger.warn({ deviceId: job.deviceId, status: outcome.status, reason: outcome.reason }, 'push refused permanently');
         return { ...base, state: 'failed', reason: outcome.reason };
       case 'retry':
       case 'misconfigured': {
