@@ -74,7 +74,7 @@ describe("the real server, from a client's point of view", () => {
       );
       assert.equal(page2.taps.at(-1).status, 'seen');
 
-      // Stopping closes sockets with "service restart", so apps reconnect and sync.
+      // Stopping closes sockets with "service restart", so apps reconnect with their cursor.
       assert.equal(await server.stop('SIGTERM'), 0);
       assert.equal((await samSocket.closed).code, 1012);
       if (database.config.kind === 'sqlite') {
@@ -109,7 +109,7 @@ describe("the real server, from a client's point of view", () => {
         resumed.of('tap').map((f) => (f.tap as { id: string }).id),
         [ids[5]],
       );
-      assert.equal(done.hasMore, false);
+      assert.equal(done.cursor, resumed.frames[0]!.cursor, 'caught up to the head hello announced');
 
       const pairingId = me.body.pairings[0].id;
       assert.equal((await server.call('DELETE', `/v1/pairings/${pairingId}`, { token: refreshed.body.accessToken })).status, 204);

@@ -84,14 +84,26 @@ describe('taps', () => {
     assert.equal((await sam.request('GET', '/v1/taps')).json<Page>().taps.length, 1);
   });
 
-  test('concurrent taps from many senders are all committed, each with a distinct cursor', async () => {
+  test('concurrent taps from many senders are all committed, each at its own position of both logs, with no holes', async () => {
     const others = await Promise.all(Array.from({ length: 4 }, () => signUp(t)));
     for (const other of others) await pair(other, sam);
-    const sent = await Promise.all([alex, ...others].flatMap((u) => Array.from({ length: 10 }, () => sendTap(u, sam))));
+    const senders = [alex, ...others];
+    const sent = await Promise.all(senders.map((u) => Promise.all(Array.from({ length: 10 }, () => sendTap(u, sam)))));
     const history = (await sam.request('GET', '/v1/taps?limit=100')).json<Page>();
     assert.equal(history.taps.length, 50);
-    assert.deepEqual(new Set(history.taps.map((x) => x.id)), new Set(sent.map((x) => x.id)));
-    assert.equal(new Set(sent.map((x) => x.cursor)).size, 50);
+    assert.deepEqual(new Set(history.taps.map((x) => x.id)), new Set(sent.flat().map((x) => x.id)));
+    // Sam's log: five pairings, then the 50 taps at positions 6 to 55, each once.
+    assert.deepEqual(
+      history.taps.map((x) => Number(x.cursor)).sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i + 6),
+    );
+    // Each sender's log: the pairing with Sam, then its 10 taps at 2 to 11.
+    for (const taps of sent) {
+      assert.deepEqual(
+        taps.map((x) => Number(x.cursor)).sort((a, b) => a - b),
+        Array.from({ length: 10 }, (_, i) => i + 2),
+      );
+    }
   });
 
   test('history: newest first, paged back with before, filtered by partner, caught up with after', async () => {
@@ -126,7 +138,10 @@ describe('taps', () => {
       sent.map((x) => x.id).reverse(),
     );
 
-    const caughtUp = (await sam.request('GET', `/v1/taps?after=${sent[4]!.cursor}&limit=2`)).json<Page>();
+    // Cursors are positions in the caller's own log: Sam catches up from where he saw sent[4].
+    const samsCursor = page2.taps[0]!.cursor;
+    assert.notEqual(samsCursor, sent[4]!.cursor, "the sender's log numbers the tap differently");
+    const caughtUp = (await sam.request('GET', `/v1/taps?after=${samsCursor}&limit=2`)).json<Page>();
     assert.deepEqual(
       caughtUp.taps.map((x) => x.id),
       [sent[5]!.id, sent[6]!.id],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, test } from 'node:test';
 import { ManualClock, systemClock, type Clock } from '../../src/clock.ts';
-import { PUSH_LEASE_MS } from '../../src/context.ts';
+import { PUSH_LEASE_MS } from '../../src/delivery/policy.ts';
 import { startTestApp, type TestApp, type TestAppOptions } from '../support/app.ts';
 import { addDevice, asUser, pair, sendTap, signUp, type User } from '../support/clients.ts';
 import { FakeApns, createTestApnsKey } from '../support/fake-apns.ts';
@@ -65,7 +65,7 @@ describe('push delivery through APNs', () => {
     const detail = (await user.request('GET', `/v1/taps/${tapId}`)).json<{ deliveries: Delivery[] }>();
     return detail.deliveries.find((d) => d.deviceId === deviceId)!;
   };
-  const settle = () => t!.ctx.push.idle();
+  const settle = () => t!.ctx.push!.idle();
 
   test('an offline device is pushed at once, with the headers and payload APNs and the app expect', async () => {
     const { alex, samWatch, token } = await setUp();
@@ -181,22 +181,22 @@ describe('push delivery through APNs', () => {
     let delivery = await deliveryTo(alex, tap.id, samWatch.deviceId);
     assert.deepEqual([delivery.push.state, delivery.push.attempts, delivery.push.lastReason], ['waiting', 1, 'TooManyRequests']);
 
-    t!.ctx.push.kick();
+    t!.ctx.push!.kick();
     await settle();
     assert.equal(fake!.requests.length, 1, 'not before its backoff');
     clock.advance(1_000);
-    t!.ctx.push.kick();
+    t!.ctx.push!.kick();
     await fake!.waitForRequests(2);
     await settle();
     delivery = await deliveryTo(alex, tap.id, samWatch.deviceId);
     assert.deepEqual([delivery.push.state, delivery.push.attempts, delivery.push.lastReason], ['waiting', 2, 'ServiceUnavailable']);
     // Delays are drawn from [half, full] of 1 s, 2 s, 4 s...: the second is at least 1 s.
     clock.advance(999);
-    t!.ctx.push.kick();
+    t!.ctx.push!.kick();
     await settle();
     assert.equal(fake!.requests.length, 2, 'the second delay is longer than the first');
     clock.advance(1_001);
-    t!.ctx.push.kick();
+    t!.ctx.push!.kick();
     await fake!.waitForRequests(3);
     await settle();
     delivery = await deliveryTo(alex, tap.id, samWatch.deviceId);
@@ -211,7 +211,7 @@ describe('push delivery through APNs', () => {
     for (let i = 0; i < 6; i++) {
       await settle();
       clock.advance(2_000);
-      t!.ctx.push.kick();
+      t!.ctx.push!.kick();
     }
     await settle();
     const delivery = await deliveryTo(alex, tap.id, samWatch.deviceId);
@@ -273,7 +273,7 @@ describe('push delivery through APNs', () => {
     await watchSocket.next('tap');
     assert.equal((await samWatch.request('POST', '/v1/auth/logout')).statusCode, 204);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    t!.ctx.push.kick();
+    t!.ctx.push!.kick();
     await settle();
     assert.equal(fake!.requests.length, 0);
     const detail = (await alex.request('GET', `/v1/taps/${tap.id}`)).json<{ deliveries: Delivery[] }>();
@@ -288,7 +288,7 @@ describe('push delivery through APNs', () => {
     const clock = new ManualClock(Date.now());
     const { alex, sam, samWatch, key } = await setUp({ clock });
     // The process dies after committing the tap (and claiming its push) and before the push goes out.
-    await t!.ctx.push.stop();
+    await t!.ctx.push!.stop();
     const tap = await sendTap(alex, sam);
     const { database, config } = t!;
     await t!.close({ keepDatabase: true });
@@ -311,22 +311,41 @@ describe('push delivery through APNs', () => {
     // SQLite: this process owns the file and takes the dead claim back at start.
     // PostgreSQL: another instance may hold it, so it waits for the claim's lease.
     clock.advance(PUSH_LEASE_MS);
-    t.ctx.push.kick();
+    t.ctx.push!.kick();
     await fake!.waitForRequests(1);
     await settle();
     assert.equal((fake!.requests[0]!.payload as { navi: { tap: { id: string } } }).navi.tap.id, tap.id);
     assert.equal((await deliveryTo(asUser(t, alex), tap.id, samWatch.deviceId)).push.state, 'sent');
   });
 
-  test('without APNs configuration the hand-off is recorded as skipped and health says disabled', async () => {
-    t = await startTestApp();
+  test('without APNs configuration there is no push channel: deliveries are settled as skipped at once, health says disabled', async () => {
+    t = await startTestApp({ listen: true });
+    assert.equal(t.ctx.push, undefined);
     const alex = await signUp(t);
     const sam = await signUp(t);
+    const samWatch = await addDevice(t, sam, 'watchos');
     await pair(alex, sam);
+    const ws = await WsClient.connect(t.wsUrl, samWatch.accessToken);
+    sockets.push(ws);
     const tap = await sendTap(alex, sam);
-    await settle();
-    const delivery = await deliveryTo(alex, tap.id, sam.deviceId);
-    assert.deepEqual([delivery.push.state, delivery.push.lastReason, delivery.push.trigger], ['skipped', 'PushDisabled', 'offline']);
+    const offline = await deliveryTo(alex, tap.id, sam.deviceId);
+    assert.deepEqual([offline.push.state, offline.push.lastReason, offline.push.trigger], ['skipped', 'PushDisabled', 'offline']);
+    // A live socket has nothing to fall back on either: no ack window is kept open.
+    const live = await deliveryTo(alex, tap.id, samWatch.deviceId);
+    assert.deepEqual([live.push.state, live.push.lastReason, live.push.trigger], ['skipped', 'PushDisabled', 'no_ack']);
     assert.equal((await t.app.inject({ method: 'GET', url: '/health' })).json().push, 'disabled');
+  });
+
+  test('pushes left outstanding when push was on are settled when the service starts with push off', async () => {
+    const { alex, samWatch } = await setUp();
+    const ws = await WsClient.connect(t!.wsUrl, samWatch.accessToken);
+    const tap = await sendTap(alex, samWatch);
+    assert.equal((await deliveryTo(alex, tap.id, samWatch.deviceId)).push.state, 'waiting');
+    ws.drop();
+    const { database, config } = t!;
+    await t!.close({ keepDatabase: true });
+    t = await startTestApp({ database, jwtSecret: config.auth.jwtSecret });
+    const settled = await deliveryTo(asUser(t, alex), tap.id, samWatch.deviceId);
+    assert.deepEqual([settled.push.state, settled.push.lastReason], ['skipped', 'PushDisabled']);
   });
 });

@@ -31,14 +31,16 @@ describe('real-time delivery between two couples of devices', () => {
     await t.close();
   });
 
-  test("hello tells who I am, my cursor and my partners' presence", async () => {
-    const tap = await sendTap(alexPhone, samPhone);
+  test("hello tells who I am, my log's head and my partners' presence; sync.done follows", async () => {
+    await sendTap(alexPhone, samPhone);
     const sam = await connect(samPhone);
     const hello = sam.frames[0]!;
     assert.equal(hello.type, 'hello');
     assert.equal(hello.userId, samPhone.userId);
     assert.equal(hello.deviceId, samPhone.deviceId);
-    assert.equal(hello.cursor, tap.cursor);
+    // Sam's log: the pairing, then the tap.
+    assert.equal(hello.cursor, '2');
+    assert.deepEqual(await sam.next('sync.done'), { type: 'sync.done', cursor: '2' });
     assert.deepEqual(hello.partners, [{ userId: alexPhone.userId, online: false }]);
     const alex = await connect(alexPhone);
     assert.deepEqual(alex.frames[0]!.partners, [{ userId: samPhone.userId, online: true }]);
@@ -47,33 +49,39 @@ describe('real-time delivery between two couples of devices', () => {
   test("a tap sent over HTTP reaches every live device of the partner, and the sender's other devices", async () => {
     const [samP, samW, alexW] = await Promise.all([connect(samPhone), connect(samWatch), connect(alexWatch)]);
     const tap = await sendTap(alexPhone, samPhone, { intensity: 'strong', pattern: 'heartbeat' });
-    for (const ws of [samP, samW, alexW]) {
+    for (const ws of [samP, samW]) {
       const frame = await ws.next('tap', (f) => (f.tap as { id: string }).id === tap.id);
-      assert.deepEqual(frame.tap, tap);
+      assert.deepEqual(frame, { type: 'tap', cursor: '2', tap: { ...tap, cursor: '2' } });
     }
+    // The sender's log numbers it in the sender's log.
+    assert.deepEqual(await alexW.next('tap'), { type: 'tap', cursor: tap.cursor, tap });
   });
 
-  test('a tap sent over the socket is answered with tap.sent, reaches the partner, and not the sending device twice', async () => {
+  test("a tap sent over the socket is answered with tap.sent, reaches the partner, and is an entry of the sender's log once", async () => {
     const [alexP, samP] = await Promise.all([connect(alexPhone), connect(samPhone)]);
     alexP.send({ type: 'tap.send', to: samPhone.userId, intensity: 'light', pattern: 'single', ref: 'r1' });
     const sent = await alexP.next('tap.sent');
     assert.equal(sent.ref, 'r1');
     assert.equal(sent.created, true);
-    const tap = sent.tap as { id: string; from: string };
+    const tap = sent.tap as { id: string; from: string; cursor: string };
     assert.equal(tap.from, alexPhone.userId);
-    assert.equal((await samP.next('tap')).tap && ((await samP.next('tap')).tap as { id: string }).id, tap.id);
+    assert.equal(((await samP.next('tap')).tap as { id: string }).id, tap.id);
+    const entry = await alexP.next('tap');
+    assert.deepEqual(entry, { type: 'tap', cursor: tap.cursor, tap: sent.tap });
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(alexP.of('tap').length, 0);
+    assert.equal(alexP.of('tap').length, 1);
   });
 
   test("receipts reach every live device of the sender when the partner's device acks", async () => {
     const [alexP, alexW, samW] = await Promise.all([connect(alexPhone), connect(alexWatch), connect(samWatch)]);
     const tap = await sendTap(alexPhone, samPhone);
     await samW.next('tap');
-    samW.send({ type: 'ack', tapId: tap.id, status: 'delivered' });
+    samW.send({ type: 'ack', tapId: tap.id, status: 'delivered', ref: 'got-it' });
+    assert.deepEqual(await samW.next('ack.ok'), { type: 'ack.ok', tapId: tap.id, status: 'delivered', advanced: true, ref: 'got-it' });
     for (const ws of [alexP, alexW]) {
       const receipt = await ws.next('tap.status', (f) => f.tapId === tap.id && f.status === 'delivered');
-      assert.equal(receipt.cursor, tap.cursor);
+      // The receipt is the entry after the tap in Alex's log.
+      assert.equal(receipt.cursor, String(Number(tap.cursor) + 1));
     }
     samW.send({ type: 'ack', tapId: tap.id, status: 'seen' });
     await alexP.next('tap.status', (f) => f.status === 'seen');
@@ -83,7 +91,8 @@ describe('real-time delivery between two couples of devices', () => {
     const detail = (await alexPhone.request('GET', `/v1/taps/${tap.id}`)).json();
     const watchDelivery = detail.deliveries.find((d: { deviceId: string }) => d.deviceId === samWatch.deviceId);
     assert.equal(watchDelivery.channel, 'websocket');
-    assert.equal(watchDelivery.push.state, 'not_needed');
+    // Push is off in this app: nothing was ever due.
+    assert.deepEqual([watchDelivery.push.state, watchDelivery.push.lastReason], ['skipped', 'PushDisabled']);
   });
 
   test('presence: a partner is online while any device is connected, offline when the last one leaves', async () => {
@@ -126,10 +135,11 @@ describe('real-time delivery between two couples of devices', () => {
       [samP, alexPhone],
     ] as const) {
       const frame = await ws.next('pairing.deleted');
-      assert.deepEqual(frame, { type: 'pairing.deleted', pairingId, partnerId: partner.userId });
+      assert.deepEqual(frame, { type: 'pairing.deleted', cursor: '2', pairingId, partnerId: partner.userId, reason: 'unpaired' });
     }
     await pair(samPhone, alexPhone);
     const created = await alexP.next('pairing.created');
+    assert.equal(created.cursor, '3');
     assert.equal((created.pairing as { partner: { userId: string; online: boolean } }).partner.userId, samPhone.userId);
     assert.equal((created.pairing as { partner: { online: boolean } }).partner.online, true);
   });
@@ -140,9 +150,10 @@ describe('real-time delivery between two couples of devices', () => {
     browser.send({ type: 'ping' });
     const refused = await browser.next('error');
     assert.equal(refused.code, 'UNAUTHORIZED');
-    browser.send({ type: 'auth', token: samPhone.accessToken });
+    browser.send({ type: 'auth', token: samPhone.accessToken, ref: 'hi' });
     const hello = await browser.next('hello');
     assert.equal(hello.deviceId, samPhone.deviceId);
+    assert.equal(hello.ref, 'hi');
     const tap = await sendTap(alexPhone, samPhone);
     assert.equal(((await browser.next('tap')).tap as { id: string }).id, tap.id);
 
@@ -168,7 +179,7 @@ describe('real-time delivery between two couples of devices', () => {
     assert.equal(samP.socket.readyState, samP.socket.OPEN);
     await samPhone.request('DELETE', '/v1/me');
     assert.equal((await samP.closed).code, 4410);
-    await alexP.next('pairing.deleted');
+    assert.equal((await alexP.next('pairing.deleted')).reason, 'account_deleted');
   });
 
   test('a device may hold a limited number of sockets: the oldest is replaced (4409)', async () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
-import { uuidv7 } from '../../src/ids.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { asUser, pair, sendTap, signUp, type Session, type User } from '../support/clients.ts';
+import { writeBacklog } from '../support/backlog.ts';
 import { WsClient } from '../support/ws-client.ts';
 
 describe('hostile and broken clients', () => {
@@ -40,7 +40,7 @@ describe('hostile and broken clients', () => {
     ws.send({ type: 'teleport', ref: 'x1' });
     ws.send({ type: 'tap.send', to: alex.userId, intensity: 'loud', pattern: 'single', ref: 'x2' });
     ws.send({ type: 'ack', tapId: strangersTap.id, status: 'seen', ref: 'x3' });
-    ws.send({ type: 'sync', after: 'yesterday', ref: 'x4' });
+    ws.send({ type: 'ack', tapId: 'yesterday', status: 'seen', ref: 'x4' });
     ws.send({ type: 'ping', ref: 'alive' });
     await ws.next('pong', (f) => f.ref === 'alive');
     await ws.next('error', (f) => f.ref === 'x3');
@@ -73,36 +73,19 @@ describe('hostile and broken clients', () => {
     assert.ok(ws.of('pong').length <= 10);
   });
 
-  test('a consumer that stops reading is dropped once its backlog passes the cap, and catches up with sync', async () => {
+  test('a consumer that stops reading is dropped once its backlog passes the cap, and catches up by reconnecting with its cursor', async () => {
     const { alex, sam } = await couple({
       configure: (c) => {
         c.realtime.maxBufferedBytes = 256 * 1024;
-        c.realtime.syncMaxTaps = 40_000;
         c.realtime.drainTimeoutMs = 500;
       },
     });
     // A backlog bigger than the kernel's socket buffers (about 4 MB here).
-    const now = Date.now();
-    const rows = Array.from({ length: 30_000 }, (_, i) => ({
-      id: uuidv7(now + i),
-      sender_id: alex.userId,
-      sender_device_id: alex.deviceId,
-      recipient_id: sam.userId,
-      intensity: 'light' as const,
-      pattern: 'single' as const,
-      created_at: now + i,
-      delivered_at: null,
-      seen_at: null,
-    }));
-    for (let i = 0; i < rows.length; i += 1000)
-      await t.ctx.database.db
-        .insertInto('taps')
-        .values(rows.slice(i, i + 1000))
-        .execute();
-    const slow = await connect(sam);
+    await writeBacklog(t.ctx, alex, sam, 30_000);
+    const slow = await WsClient.connect(`${t.wsUrl}?cursor=0`, sam.accessToken);
+    sockets.push(slow);
     const other = await connect(alex);
     (slow.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
-    slow.send({ type: 'sync', after: '0' });
     // The server gives up on the reader while it is still paused...
     while (t.ctx.connections.isDeviceOnline(sam.deviceId)) await new Promise((r) => setTimeout(r, 10));
     // ...and once it reads again, it finds the close code after the backlog.
@@ -110,12 +93,18 @@ describe('hostile and broken clients', () => {
     assert.equal((await slow.closed).code, 4408);
     other.send({ type: 'ping' });
     await other.next('pong');
-    const retry = await connect(sam);
-    const lastSeen = slow.of('tap').at(-1)!.tap as { cursor: string };
-    retry.send({ type: 'sync', after: lastSeen.cursor });
-    const done = await retry.next('sync.done', () => true, 20_000);
-    assert.equal(done.hasMore, false);
-    assert.equal(slow.of('tap').length + retry.of('tap').length, 30_000);
+    const seen = slow.frames.filter((f) => typeof f.cursor === 'string' && f.type !== 'sync.done' && f.type !== 'hello');
+    assert.ok(seen.length < 30_001, 'the slow reader did not get everything before it was dropped');
+    const lastSeen = seen.at(-1)!.cursor as string;
+    const retry = await WsClient.connect(`${t.wsUrl}?cursor=${lastSeen}`, sam.accessToken);
+    sockets.push(retry);
+    await retry.next('sync.done', () => true, 20_000);
+    const resumed = retry.frames.filter((f) => typeof f.cursor === 'string' && f.type !== 'sync.done' && f.type !== 'hello');
+    // The pairing, then 30,000 taps: every position once, across the two connections.
+    assert.deepEqual(
+      [...seen, ...resumed].map((f) => Number(f.cursor)),
+      Array.from({ length: 30_001 }, (_, i) => i + 1),
+    );
   });
 
   test('an access token that expires without in-band renewal closes the socket (4402); renewal keeps it open', async () => {

@@ -24,7 +24,7 @@ const MAX_FRAME_BYTES = 4096;
 const CLIENT_TYPES = Object.keys(ClientMessages);
 const KNOWN_FIELDS = [...new Set(Object.values(ClientMessages).flatMap((schema) => Object.keys(schema.properties)))];
 /** Replies matched against expectations; live `tap` frames and presence are not replies. */
-const REPLIES = new Set(['error', 'pong', 'auth.ok', 'sync.done', 'tap.sent']);
+const REPLIES = new Set(['error', 'pong', 'auth.ok', 'ack.ok', 'tap.sent']);
 
 type Outgoing = { data: string | Buffer; binary: boolean };
 type Json = Record<string, unknown>;
@@ -179,7 +179,7 @@ describe('WebSocket protocol under arbitrary frames', () => {
   test('before authentication: arbitrary frames are refused one by one, and the auth message still opens the connection', async () => {
     const messageBeforeAuth = fc.constantFrom(
       { type: 'ping', ref: 'a1' },
-      { type: 'sync', after: '0', ref: 'a2' },
+      { type: 'tap.send', to: crypto.randomUUID(), intensity: 'light', pattern: 'single', ref: 'a2' },
       { type: 'ack', tapId: crypto.randomUUID(), status: 'seen', ref: 'a3' },
     );
     // Every frame of anyFrame is malformed (INVALID_INPUT); a well-formed message is refused until authenticated.
@@ -239,7 +239,7 @@ describe('WebSocket protocol under arbitrary frames', () => {
           const got = repliesIn(ws.frames).map((f) => keyOf(f as unknown as Reply));
           assert.deepEqual(got.sort(), [...expected.map(keyOf), 'pong::still-there:'].sort());
           for (const frame of ws.of('error')) assertErrorFrame(frame);
-          for (const done of ws.of('sync.done')) assert.match(String(done.cursor), /^[0-9]{1,15}$/);
+          for (const done of ws.of('ack.ok')) assert.equal(done.advanced === true || done.advanced === false, true);
           for (const sent of ws.of('tap.sent')) {
             const tap = sent.tap as { id: string; to: string };
             assert.equal(tap.to, sam.userId);
@@ -263,15 +263,14 @@ describe('WebSocket protocol under arbitrary frames', () => {
       switch (message.type) {
         case 'ping':
           return { reply: { type: 'pong', ref } };
-        case 'sync':
-          return { reply: { type: 'sync.done', ref } };
         case 'auth':
           return message.token === alex.accessToken ? { reply: { type: 'auth.ok', ref } } : refused('INVALID_TOKEN');
         case 'ack': {
           // Ids are case-insensitive: the server answers them lower case.
           const tapId = (message.tapId as string).toLowerCase();
           if (tapId === tapFromAlex || !(await isMine(tapId))) return refused('NOT_FOUND', { tapId });
-          return { check: () => ackApplied(tapId, message.status as string) };
+          // An ack with a ref is answered; without one it is only applied.
+          return { ...(ref ? { reply: { type: 'ack.ok', ref, tapId } } : {}), check: () => ackApplied(tapId, message.status as string) };
         }
         default: {
           const id = (message.id as string | undefined)?.toLowerCase();
@@ -312,7 +311,6 @@ describe('WebSocket protocol under arbitrary frames', () => {
   function draftMessage(): fc.Arbitrary<Draft> {
     const specs: Record<string, Record<string, FieldSpec>> = {
       ping: {},
-      sync: { after: field(arb.cursor, arb.notCursor) },
       auth: {
         token: field(
           fc.oneof(fc.constant(alex.accessToken), fc.constant(alex.refreshToken), arb.anyText(1, 300)),
