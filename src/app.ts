@@ -15,6 +15,7 @@ import { deviceRoutes } from './modules/devices/routes.ts';
 import { healthRoutes } from './modules/health/routes.ts';
 import { pairingRoutes } from './modules/pairing/routes.ts';
 import { tapRoutes } from './modules/taps/routes.ts';
+import { logRoutes } from './delivery/routes.ts';
 import { registerGateway } from './realtime/gateway.ts';
 
 /** Every body this API takes is a few hundred bytes. */
@@ -68,6 +69,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   accountRoutes(app, ctx);
   pairingRoutes(app, ctx);
   tapRoutes(app, ctx);
+  logRoutes(app, ctx);
   await registerGateway(app, ctx);
   return app;
 }

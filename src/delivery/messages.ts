@@ -50,7 +50,10 @@ export const LogMessages = {
 
 export type LogMessageType = keyof typeof LogMessages;
 export type LogMessage = { [K in LogMessageType]: Static<(typeof LogMessages)[K]> }[LogMessageType];
-export const LogMessageSchema = Type.Union(Object.values(LogMessages), { title: 'LogEntry' });
+export const LogMessageSchema = Type.Union(
+  [LogMessages.tap, LogMessages['tap.status'], LogMessages['tap.deleted'], LogMessages['pairing.created'], LogMessages['pairing.deleted']],
+  { title: 'LogEntry' },
+);
 
 export type PairingEndReason = Static<typeof PairingEndReasonSchema>;
 
