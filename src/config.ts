@@ -1,6 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { apnsKeyFileProblem, caFileProblem, sqlitePathProblem } from './config-files.ts';
+import { signingKeyProblem } from './push/apns/provider-token.ts';
 
 /**
  * The environment, declared once. Every variable the service reads is here,
@@ -223,7 +225,10 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
     problems.push('DATABASE_URL must be a file path (SQLite) or a postgres:// URL');
   }
   const path = url.replace(/^file:/, '');
-  return { kind: 'sqlite', path: path === ':memory:' || isAbsolute(path) ? path : resolve(path) };
+  const resolved = path === ':memory:' || isAbsolute(path) ? path : resolve(path);
+  const problem = sqlitePathProblem(resolved);
+  if (problem !== undefined) problems.push(`DATABASE_URL=${JSON.stringify(url)}: ${problem}`);
+  return { kind: 'sqlite', path: resolved };
 }
 
 function parseApns(env: Env, problems: string[]): ApnsConfig | undefined {
@@ -237,6 +242,16 @@ function parseApns(env: Env, problems: string[]): ApnsConfig | undefined {
   if (env.APNS_ORIGIN !== undefined && !/^https:\/\/[^/]+$/.test(env.APNS_ORIGIN)) {
     problems.push('APNS_ORIGIN must look like https://host[:port]');
   }
+  // The files are read now, so a wrong one stops the start here with its variable's name.
+  const fileProblem = (name: string, path: string | undefined, check: (path: string) => string | undefined) => {
+    const problem = path === undefined ? undefined : check(path);
+    if (problem !== undefined) problems.push(`${name}=${JSON.stringify(path)}: ${problem}`);
+  };
+  fileProblem('APNS_KEY_PATH', env.APNS_KEY_PATH, apnsKeyFileProblem);
+  fileProblem('APNS_CA_PATH', env.APNS_CA_PATH, caFileProblem);
+  // The key itself is a secret: named, never quoted.
+  const keyProblem = env.APNS_KEY === undefined ? undefined : signingKeyProblem(env.APNS_KEY);
+  if (keyProblem !== undefined) problems.push(`APNS_KEY ${keyProblem}`);
   if (missing.length > 0) return undefined;
   return {
     key: env.APNS_KEY_PATH !== undefined ? { path: env.APNS_KEY_PATH } : { pem: env.APNS_KEY ?? '' },
