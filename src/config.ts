@@ -56,7 +56,10 @@ export const EnvSchema = Type.Object({
   APNS_KEY: Str('The .p8 APNs auth key as PEM text (alternative to APNS_KEY_PATH)'),
   APNS_KEY_ID: Str('Key ID of the APNs auth key'),
   APNS_TEAM_ID: Str('Apple developer team ID'),
-  APNS_BUNDLE_ID: Str('Bundle ID of the app (the apns-topic)'),
+  APNS_BUNDLE_ID: Str('Bundle ID of the iPhone app: the apns-topic of pushes to iOS devices'),
+  APNS_WATCH_BUNDLE_ID: Str(
+    "Bundle ID of the watch app: the apns-topic of pushes to watchOS devices (default: APNS_BUNDLE_ID followed by .watchkitapp, Apple's convention)",
+  ),
   APNS_ENV: Type.Optional(
     Type.Enum(['sandbox', 'production'], {
       description: 'Force one APNs environment for every device (by default each device uses the environment it registered its token with)',
@@ -78,7 +81,10 @@ export interface ApnsConfig {
   key: { path: string } | { pem: string };
   keyId: string;
   teamId: string;
+  /** apns-topic of iOS devices (and any platform that is not watchOS). */
   bundleId: string;
+  /** apns-topic of watchOS devices: a watch app registers its own token, valid only under its own bundle id. */
+  watchBundleId: string;
   forcedEnvironment?: ApnsEnvironment;
   origin?: string;
   caPath?: string;
@@ -258,6 +264,7 @@ function parseApns(env: Env, problems: string[]): ApnsConfig | undefined {
     keyId: env.APNS_KEY_ID ?? '',
     teamId: env.APNS_TEAM_ID ?? '',
     bundleId: env.APNS_BUNDLE_ID ?? '',
+    watchBundleId: env.APNS_WATCH_BUNDLE_ID ?? `${env.APNS_BUNDLE_ID}.watchkitapp`,
     forcedEnvironment: env.APNS_ENV,
     origin: env.APNS_ORIGIN,
     caPath: env.APNS_CA_PATH,

@@ -215,3 +215,13 @@ describe('files the configuration names are checked at start, each problem namin
     });
   });
 });
+
+describe('APNs topics', () => {
+  const key = createTestApnsKey().privateKeyPem;
+  test('the watch app is pushed under APNS_BUNDLE_ID + ".watchkitapp" unless APNS_WATCH_BUNDLE_ID says otherwise', () => {
+    const conventional = loadConfig({ ...APNS, APNS_KEY: key }).apns;
+    assert.deepEqual([conventional?.bundleId, conventional?.watchBundleId], ['app.navi', 'app.navi.watchkitapp']);
+    const own = loadConfig({ ...APNS, APNS_KEY: key, APNS_WATCH_BUNDLE_ID: 'app.navi.watch' }).apns;
+    assert.deepEqual([own?.bundleId, own?.watchBundleId], ['app.navi', 'app.navi.watch']);
+  });
+});

@@ -216,6 +216,8 @@ export class PushDispatcher {
     const outcome = await this.#deps.sender!.send({
       deviceToken: handoff.pushToken!,
       environment: handoff.pushEnvironment!,
+      // TODO(lead, issue 12): the device's platform, so watchOS devices get the watch topic.
+      platform: 'ios',
       apnsId: uuidv7(now),
       expiresAt,
       collapseId: `tap-${handoff.tap.id}`,
