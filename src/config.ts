@@ -36,6 +36,10 @@ export const EnvSchema = Type.Object({
   MAX_PAIRINGS_PER_USER: Int(5, 1, 100, 'How many partners one user may have'),
   MAINTENANCE_INTERVAL_SECONDS: Int(60, 1, 86_400, 'How often expired codes and tokens are purged'),
   TRUST_PROXY: Bool(false, 'Trust X-Forwarded-For (set when behind a load balancer)'),
+  DOCS_ENABLED: Bool(
+    true,
+    'Serve the interactive API reference at /docs, its assets and the documents it links; /openapi.json is served either way',
+  ),
   RATE_LIMIT_AUTH_PER_MINUTE: Int(30, 1, 1_000_000, 'Registrations and refreshes per client IP per minute'),
   RATE_LIMIT_PAIRING_PER_MINUTE: Int(20, 1, 1_000_000, 'Pairing code creations and redemptions per user per minute'),
   RATE_LIMIT_TAPS_PER_MINUTE: Int(300, 1, 10_000_000, 'Taps per user per minute'),
@@ -99,6 +103,8 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   database: DatabaseConfig;
   trustProxy: boolean;
+  /** Whether /docs (the interactive reference) is served. */
+  docsEnabled: boolean;
   shutdownGraceMs: number;
   auth: {
     /** Undefined until `ensureJwtSecret` resolves it (see jwt-secret.ts). */
@@ -167,6 +173,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     logLevel: env.LOG_LEVEL,
     database,
     trustProxy: env.TRUST_PROXY,
+    docsEnabled: env.DOCS_ENABLED,
     shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     auth: {
       jwtSecret: env.JWT_SECRET,

@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyRequest } from 'fastify';
+import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
 import { createContext } from './context.ts';
@@ -39,7 +40,18 @@ async function main(): Promise<void> {
     await ctx.close();
     throw error;
   }
-  log.info({ database: config.database.kind, push: ctx.push.state() }, 'navi is listening');
+  const url = baseUrl(config.host, (app.server.address() as AddressInfo).port);
+  const docs = config.docsEnabled ? `${url}/docs` : undefined;
+  log.info(
+    { url, docs, database: config.database.kind, push: ctx.push.state() },
+    `navi is listening on ${url}${docs ? `; API reference at ${docs}` : ''}`,
+  );
+}
+
+/** The address to open: a wildcard host (every interface) is reached locally through localhost. */
+function baseUrl(host: string, port: number): string {
+  if (host === '0.0.0.0' || host === '::') return `http://localhost:${port}`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** Sentry only when a DSN is configured; otherwise errors are only logged. */

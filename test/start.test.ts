@@ -134,3 +134,15 @@ describe('a key that parses but Apple rejects', () => {
     assert.equal(server.child.exitCode, null, 'still running');
   });
 });
+
+describe('a start that succeeds', () => {
+  test('says where the service and its API reference are', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'navi-start-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const server = await ServerProcess.start({ DATABASE_URL: join(dir, 'navi.db'), NODE_ENV: 'development' });
+    t.after(() => server.stop());
+    const line = server.output.split('\n').find((output) => output.includes('navi is listening'));
+    assert.equal(JSON.parse(line ?? '{}').msg, `navi is listening on ${server.url}; API reference at ${server.url}/docs`);
+    assert.equal((await fetch(`${server.url}/docs`)).status, 200);
+  });
+});
