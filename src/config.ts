@@ -25,6 +25,11 @@ export const EnvSchema = Type.Object({
     default: 'info',
     description: 'JSON logs on stdout, one line per request',
   }),
+  LOG_FORMAT: Type.Enum(['json', 'pretty'], {
+    default: 'json',
+    description:
+      'pretty: coloured lines for people, through the development dependency pino-pretty; npm start and ./navi start choose it when stdout is a terminal and NODE_ENV is not production',
+  }),
   DATABASE_URL: Type.String({ minLength: 1, default: './data/navi.db', description: 'SQLite file path, or postgres:// URL' }),
   JWT_SECRET: Str('HMAC secret for tokens, at least 32 characters; required in production'),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'navi', description: 'iss claim of issued tokens' }),
@@ -101,6 +106,7 @@ export interface Config {
   host: string;
   port: number;
   logLevel: Env['LOG_LEVEL'];
+  logFormat: Env['LOG_FORMAT'];
   database: DatabaseConfig;
   trustProxy: boolean;
   /** Whether /docs (the interactive reference) is served. */
@@ -159,6 +165,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     problems.push('JWT_SECRET is required when NODE_ENV=production (generate one with: openssl rand -base64 48)');
   }
 
+  if (env.LOG_FORMAT === 'pretty' && !isInstalled('pino-pretty')) {
+    problems.push(
+      'LOG_FORMAT=pretty needs pino-pretty, a development dependency: install with npm ci (not --omit=dev), or use LOG_FORMAT=json',
+    );
+  }
   const database = parseDatabaseUrl(env.DATABASE_URL, problems);
   const apns = parseApns(env, problems);
   if (env.WS_MESSAGE_BURST < env.WS_MESSAGES_PER_SECOND) {
@@ -171,6 +182,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     host: env.HOST ?? (env.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
+    logFormat: env.LOG_FORMAT,
     database,
     trustProxy: env.TRUST_PROXY,
     docsEnabled: env.DOCS_ENABLED,
@@ -223,6 +235,15 @@ function parseEnv(source: Record<string, string | undefined>): Env {
     return `${name}=${JSON.stringify(source[name] ?? '')} ${allowed ? `must be one of: ${allowed.join(', ')}` : error.message}`;
   });
   throw new ConfigError(problems);
+}
+
+function isInstalled(specifier: string): boolean {
+  try {
+    import.meta.resolve(specifier);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {

@@ -1,3 +1,5 @@
+// First, before any other module runs: one clear line on a Node.js that is too old.
+import '../scripts/require-node.cjs';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
