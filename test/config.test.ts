@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { DEV_SECRET_FILE, resolveJwtSecret } from '../src/jwt-secret.ts';
 import { createTestApnsKey } from './support/fake-apns.ts';
@@ -171,6 +172,26 @@ describe('files the configuration names are checked at start, each problem namin
     assert.deepEqual(problems, ['APNS_KEY is not a PEM private key (expected the .p8 file from Apple)']);
     assert.ok(!problems.join().includes('SECRET'));
     assert.ok(loadConfig({ ...APNS, APNS_KEY: key.privateKeyPem.replace(/\n/g, '\\n') }).apns);
+  });
+
+  test('any APNS_KEY text is either a key or one problem that never quotes it (property)', () => {
+    const pemLike = fc
+      .tuple(
+        fc.constantFrom('', '-----BEGIN PRIVATE KEY-----\n', '-----BEGIN EC PRIVATE KEY-----\n'),
+        fc.base64String({ minLength: 12, maxLength: 400 }),
+      )
+      .map(([header, body]) => `${header}${body}${header ? '\n-----END PRIVATE KEY-----' : ''}`);
+    fc.assert(
+      fc.property(fc.oneof(pemLike, fc.string({ minLength: 12, maxLength: 200, unit: 'binary' })), (text) => {
+        const problems = problemsOf({ ...APNS, APNS_KEY: text });
+        if (text.trim() === '') return;
+        assert.equal(problems.length, 1);
+        assert.match(problems[0]!, /^APNS_KEY is not (a PEM|an EC P-256) private key/);
+        const secret = text.trim().slice(-12);
+        assert.ok(!problems[0]!.includes(secret), 'the key text is not quoted');
+      }),
+      { numRuns: 200 },
+    );
   });
 
   test('APNS_CA_PATH: missing, not PEM, or a certificate that does not parse', () => {
