@@ -26,4 +26,15 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Plain CommonJS that must run on any Node.js (scripts/require-node.cjs): no type information, no TypeScript rules.
+    files: ['**/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', process: 'readonly', __dirname: 'readonly' },
+      parserOptions: { projectService: false },
+    },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off', 'no-var': 'off' },
+  },
 );

@@ -13,6 +13,7 @@ import { buildApp } from '../src/app.ts';
 import { EnvSchema, loadConfig } from '../src/config.ts';
 import { createContext, type ResolvedConfig } from '../src/context.ts';
 import { ERROR_CATALOG } from '../src/errors.ts';
+import { API_VERSION } from '../src/http/openapi.ts';
 import { ClientMessages, CloseCodes, ServerMessages } from '../src/realtime/protocol.ts';
 
 const docs = (name: string) => fileURLToPath(new URL(`../docs/${name}`, import.meta.url));
@@ -39,7 +40,7 @@ function asyncApi(): string {
     asyncapi: '3.0.0',
     info: {
       title: 'Navi real-time protocol',
-      version: '1.0.0',
+      version: API_VERSION,
       description: 'JSON messages over the WebSocket at /v1/ws. See docs/websocket.md for the flow, close codes and limits.',
     },
     channels: { socket: { address: '/v1/ws', messages: { ...clientMessages, ...serverMessages } } },

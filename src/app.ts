@@ -1,5 +1,3 @@
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
 import type { AppContext } from './context.ts';
@@ -8,7 +6,7 @@ import { installErrorHandling, sendProblem } from './http/error-handler.ts';
 import { requestIdOf } from './http/request-id.ts';
 import { ProblemSchema } from './http/schemas.ts';
 import { createAjv } from './http/validation.ts';
-import { openApiInfo } from './http/openapi.ts';
+import { registerApiReference } from './http/reference.ts';
 import { accountRoutes } from './modules/accounts/routes.ts';
 import { authRoutes } from './modules/auth/routes.ts';
 import { deviceRoutes } from './modules/devices/routes.ts';
@@ -59,9 +57,7 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   installRequestLogging(app, ctx);
   app.addSchema(ProblemSchema);
 
-  await app.register(swagger, openApiInfo());
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await registerApiReference(app, { docsEnabled: ctx.config.docsEnabled });
 
   healthRoutes(app, ctx);
   authRoutes(app, ctx);

@@ -1,6 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { apnsKeyFileProblem, caFileProblem, sqlitePathProblem } from './config-files.ts';
+import { signingKeyProblem } from './push/apns/provider-token.ts';
 
 /**
  * The environment, declared once. Every variable the service reads is here,
@@ -23,6 +25,11 @@ export const EnvSchema = Type.Object({
     default: 'info',
     description: 'JSON logs on stdout, one line per request',
   }),
+  LOG_FORMAT: Type.Enum(['json', 'pretty'], {
+    default: 'json',
+    description:
+      'pretty: coloured lines for people, through the development dependency pino-pretty; npm start and ./navi start choose it when stdout is a terminal and NODE_ENV is not production',
+  }),
   DATABASE_URL: Type.String({ minLength: 1, default: './data/navi.db', description: 'SQLite file path, or postgres:// URL' }),
   JWT_SECRET: Str('HMAC secret for tokens, at least 32 characters; required in production'),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'navi', description: 'iss claim of issued tokens' }),
@@ -34,6 +41,10 @@ export const EnvSchema = Type.Object({
   MAX_PAIRINGS_PER_USER: Int(5, 1, 100, 'How many partners one user may have'),
   MAINTENANCE_INTERVAL_SECONDS: Int(60, 1, 86_400, 'How often expired codes and tokens are purged'),
   TRUST_PROXY: Bool(false, 'Trust X-Forwarded-For (set when behind a load balancer)'),
+  DOCS_ENABLED: Bool(
+    true,
+    'Serve the interactive API reference at /docs, its assets and the documents it links; /openapi.json is served either way',
+  ),
   RATE_LIMIT_AUTH_PER_MINUTE: Int(30, 1, 1_000_000, 'Registrations and refreshes per client IP per minute'),
   RATE_LIMIT_PAIRING_PER_MINUTE: Int(20, 1, 1_000_000, 'Pairing code creations and redemptions per user per minute'),
   RATE_LIMIT_TAPS_PER_MINUTE: Int(300, 1, 10_000_000, 'Taps per user per minute'),
@@ -61,7 +72,10 @@ export const EnvSchema = Type.Object({
   APNS_KEY: Str('The .p8 APNs auth key as PEM text (alternative to APNS_KEY_PATH)'),
   APNS_KEY_ID: Str('Key ID of the APNs auth key'),
   APNS_TEAM_ID: Str('Apple developer team ID'),
-  APNS_BUNDLE_ID: Str('Bundle ID of the app (the apns-topic)'),
+  APNS_BUNDLE_ID: Str('Bundle ID of the iPhone app: the apns-topic of pushes to iOS devices'),
+  APNS_WATCH_BUNDLE_ID: Str(
+    "Bundle ID of the watch app: the apns-topic of pushes to watchOS devices (default: APNS_BUNDLE_ID followed by .watchkitapp, Apple's convention)",
+  ),
   APNS_ENV: Type.Optional(
     Type.Enum(['sandbox', 'production'], {
       description: 'Force one APNs environment for every device (by default each device uses the environment it registered its token with)',
@@ -83,7 +97,10 @@ export interface ApnsConfig {
   key: { path: string } | { pem: string };
   keyId: string;
   teamId: string;
+  /** apns-topic of iOS devices (and any platform that is not watchOS). */
   bundleId: string;
+  /** apns-topic of watchOS devices: a watch app registers its own token, valid only under its own bundle id. */
+  watchBundleId: string;
   forcedEnvironment?: ApnsEnvironment;
   origin?: string;
   caPath?: string;
@@ -96,8 +113,11 @@ export interface Config {
   host: string;
   port: number;
   logLevel: Env['LOG_LEVEL'];
+  logFormat: Env['LOG_FORMAT'];
   database: DatabaseConfig;
   trustProxy: boolean;
+  /** Whether /docs (the interactive reference) is served. */
+  docsEnabled: boolean;
   shutdownGraceMs: number;
   auth: {
     /** Undefined until `ensureJwtSecret` resolves it (see jwt-secret.ts). */
@@ -154,6 +174,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     problems.push('JWT_SECRET is required when NODE_ENV=production (generate one with: openssl rand -base64 48)');
   }
 
+  if (env.LOG_FORMAT === 'pretty' && !isInstalled('pino-pretty')) {
+    problems.push(
+      'LOG_FORMAT=pretty needs pino-pretty, a development dependency: install with npm ci (not --omit=dev), or use LOG_FORMAT=json',
+    );
+  }
   const database = parseDatabaseUrl(env.DATABASE_URL, problems);
   const apns = parseApns(env, problems);
   if (env.WS_MESSAGE_BURST < env.WS_MESSAGES_PER_SECOND) {
@@ -166,8 +191,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     host: env.HOST ?? (env.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
+    logFormat: env.LOG_FORMAT,
     database,
     trustProxy: env.TRUST_PROXY,
+    docsEnabled: env.DOCS_ENABLED,
     shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     auth: {
       jwtSecret: env.JWT_SECRET,
@@ -221,6 +248,15 @@ function parseEnv(source: Record<string, string | undefined>): Env {
   throw new ConfigError(problems);
 }
 
+function isInstalled(specifier: string): boolean {
+  try {
+    import.meta.resolve(specifier);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
   if (/^postgres(ql)?:\/\//i.test(url)) {
     try {
@@ -234,7 +270,10 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
     problems.push('DATABASE_URL must be a file path (SQLite) or a postgres:// URL');
   }
   const path = url.replace(/^file:/, '');
-  return { kind: 'sqlite', path: path === ':memory:' || isAbsolute(path) ? path : resolve(path) };
+  const resolved = path === ':memory:' || isAbsolute(path) ? path : resolve(path);
+  const problem = sqlitePathProblem(resolved);
+  if (problem !== undefined) problems.push(`DATABASE_URL=${JSON.stringify(url)}: ${problem}`);
+  return { kind: 'sqlite', path: resolved };
 }
 
 function parseApns(env: Env, problems: string[]): ApnsConfig | undefined {
@@ -248,12 +287,23 @@ function parseApns(env: Env, problems: string[]): ApnsConfig | undefined {
   if (env.APNS_ORIGIN !== undefined && !/^https:\/\/[^/]+$/.test(env.APNS_ORIGIN)) {
     problems.push('APNS_ORIGIN must look like https://host[:port]');
   }
+  // The files are read now, so a wrong one stops the start here with its variable's name.
+  const fileProblem = (name: string, path: string | undefined, check: (path: string) => string | undefined) => {
+    const problem = path === undefined ? undefined : check(path);
+    if (problem !== undefined) problems.push(`${name}=${JSON.stringify(path)}: ${problem}`);
+  };
+  fileProblem('APNS_KEY_PATH', env.APNS_KEY_PATH, apnsKeyFileProblem);
+  fileProblem('APNS_CA_PATH', env.APNS_CA_PATH, caFileProblem);
+  // The key itself is a secret: named, never quoted.
+  const keyProblem = env.APNS_KEY === undefined ? undefined : signingKeyProblem(env.APNS_KEY);
+  if (keyProblem !== undefined) problems.push(`APNS_KEY ${keyProblem}`);
   if (missing.length > 0) return undefined;
   return {
     key: env.APNS_KEY_PATH !== undefined ? { path: env.APNS_KEY_PATH } : { pem: env.APNS_KEY ?? '' },
     keyId: env.APNS_KEY_ID ?? '',
     teamId: env.APNS_TEAM_ID ?? '',
     bundleId: env.APNS_BUNDLE_ID ?? '',
+    watchBundleId: env.APNS_WATCH_BUNDLE_ID ?? `${env.APNS_BUNDLE_ID}.watchkitapp`,
     forcedEnvironment: env.APNS_ENV,
     origin: env.APNS_ORIGIN,
     caPath: env.APNS_CA_PATH,

@@ -29,9 +29,31 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>): LoggerOptions {
   };
 }
 
-export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
-  return destination ? pino(loggerOptions(config), destination) : pino(loggerOptions(config));
+/** JSON lines on stdout, or to `destination` (tests); with logFormat 'pretty', lines for people through pino-pretty. */
+export function createLogger(
+  config: Pick<Config, 'logLevel'> & Partial<Pick<Config, 'logFormat'>>,
+  destination?: pino.DestinationStream,
+): Logger {
+  if (destination) return pino(loggerOptions(config), destination);
+  if (config.logFormat === 'pretty') return pino({ ...loggerOptions(config), transport: PRETTY });
+  return pino(loggerOptions(config));
 }
+
+/**
+ * pino-pretty is a development dependency, loaded (in pino's worker thread)
+ * only when asked for; config.ts refuses LOG_FORMAT=pretty when it is not
+ * installed, so a production install (npm ci --omit=dev) never reaches it.
+ */
+const PRETTY: pino.TransportSingleOptions = {
+  target: 'pino-pretty',
+  options: {
+    colorize: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,service,module',
+    messageFormat: '{if module}{module}: {end}{msg}',
+    singleLine: true,
+  },
+};
 
 /** The named loggers of the service's subsystems, declared in one place. */
 export const LOGGER_NAMES = ['db', 'auth', 'pairing', 'taps', 'realtime', 'push', 'jobs', 'server'] as const;

@@ -1,24 +1,27 @@
+// First, before any other module runs: one clear line on a Node.js that is too old.
+import '../scripts/require-node.cjs';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyRequest } from 'fastify';
+import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { loadConfig, type Config } from './config.ts';
 import { createContext } from './context.ts';
 import { resolveJwtSecret } from './jwt-secret.ts';
 import { childLogger } from './logger.ts';
+import { describeStartFailure, type StartStage } from './start-failure.ts';
+
+/** How far the start got, so a failure can name the setting behind it. */
+const starting: { stage: StartStage; config?: Config } = { stage: 'configuration' };
 
 /** Loads config, builds context and app, listens, and shuts down gracefully on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`navi: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
-  const ctx = await createContext(resolveJwtSecret(config));
+  const config = loadConfig();
+  starting.config = config;
+  starting.stage = 'secret';
+  const resolved = resolveJwtSecret(config);
+  starting.stage = 'database';
+  const ctx = await createContext(resolved);
+  starting.stage = 'running';
   const log = childLogger(ctx.logger, 'server');
   const reportError = await errorReporter(config, log);
   const app = await buildApp(ctx, { onServerError: reportError });
@@ -31,8 +34,26 @@ async function main(): Promise<void> {
   });
 
   await ctx.start();
-  await app.listen({ host: config.host, port: config.port });
-  log.info({ database: config.database.kind, push: ctx.pushState() }, 'navi is listening');
+  starting.stage = 'listen';
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close();
+    await ctx.close();
+    throw error;
+  }
+  const url = baseUrl(config.host, (app.server.address() as AddressInfo).port);
+  const docs = config.docsEnabled ? `${url}/docs` : undefined;
+  log.info(
+    { url, docs, database: config.database.kind, push: ctx.pushState() },
+    `navi is listening on ${url}${docs ? `; API reference at ${docs}` : ''}`,
+  );
+}
+
+/** The address to open: a wildcard host (every interface) is reached locally through localhost. */
+function baseUrl(host: string, port: number): string {
+  if (host === '0.0.0.0' || host === '::') return `http://localhost:${port}`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** Sentry only when a DSN is configured; otherwise errors are only logged. */
@@ -46,4 +67,12 @@ async function errorReporter(config: Config, log: ReturnType<typeof childLogger>
   };
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  // A setting to fix is one line naming it; only what looks like a bug gets its stack.
+  const failure = describeStartFailure(error, starting.stage, starting.config);
+  for (const line of failure.lines) process.stderr.write(`navi: ${line}\n`);
+  if (failure.stack !== undefined) process.stderr.write(`${failure.stack}\n`);
+  process.exit(1);
+}

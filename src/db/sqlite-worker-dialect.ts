@@ -80,15 +80,21 @@ class SqliteWorkerDriver implements Driver {
   async init(): Promise<void> {
     const workerData: WorkerStart = { path: this.#path, procedureModules: this.#procedureModules };
     const worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), { workerData });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onMessage = (reply: WorkerReply) => {
+          if (reply.type === 'ready') resolve();
+          if (reply.type === 'failed') reject(new SqliteWorkerError(reply.message, reply.code));
+        };
+        worker.once('message', onMessage);
+        worker.once('error', reject);
+      });
+    } catch (error) {
+      // A thread that could not open the file has nothing to close: end it, or closing would wait for it forever.
+      await worker.terminate();
+      throw error;
+    }
     this.#connection = new WorkerConnection(worker);
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (reply: WorkerReply) => {
-        if (reply.type === 'ready') resolve();
-        if (reply.type === 'failed') reject(new SqliteWorkerError(reply.message, reply.code));
-      };
-      worker.once('message', onMessage);
-      worker.once('error', reject);
-    });
     this.#connection.listen();
   }
 

@@ -210,6 +210,8 @@ export class PushDispatcher {
     const outcome = await this.#deps.sender.send({
       deviceToken: job.pushToken!,
       environment: job.pushEnvironment!,
+      // watchOS devices are pushed under the watch app's topic (docs/push.md).
+      platform: job.platform ?? 'ios',
       apnsId: uuidv7(now),
       expiresAt,
       collapseId: `tap-${job.tap.id}`,

@@ -1,4 +1,22 @@
 import type { SwaggerOptions } from '@fastify/swagger';
+import packageJson from '../../package.json' with { type: 'json' };
+
+/** One source of truth for the version: the package's. */
+export const API_VERSION: string = packageJson.version;
+
+/** Rendered as Markdown by /docs; the links are documents the service serves (see reference.ts). */
+const DESCRIPTION = [
+  'The backend of Navi: accounts and devices, pairing, taps and their history.',
+  '',
+  'Real-time delivery is the WebSocket at `/v1/ws`: see [the WebSocket protocol](/docs/websocket.md) and its',
+  '[AsyncAPI document](/docs/asyncapi.json). How a tap reaches each device (socket, acks, push) is in',
+  '[delivery](/docs/delivery.md) and [push](/docs/push.md).',
+  '',
+  'Errors are [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) problem documents with a stable `code`:',
+  '[every code and what to do about it](/docs/errors.md).',
+  '',
+  'This document is served at [/openapi.json](/openapi.json).',
+].join('\n');
 
 /** The OpenAPI document's frame; every path in it comes from the route schemas. */
 export function openApiInfo(): SwaggerOptions {
@@ -7,9 +25,8 @@ export function openApiInfo(): SwaggerOptions {
       openapi: '3.1.0',
       info: {
         title: 'Navi API',
-        version: '1.0.0',
-        description:
-          'The backend of Navi: accounts and devices, pairing, taps and their history. Real-time delivery is the WebSocket at /v1/ws (docs/websocket.md). Errors are RFC 9457 problem documents with a stable `code` (docs/errors.md).',
+        version: API_VERSION,
+        description: DESCRIPTION,
       },
       tags: [
         { name: 'auth', description: 'Anonymous accounts and device tokens' },

@@ -1,4 +1,4 @@
-import type { PushEnvironment } from '../db/schema.ts';
+import type { Platform, PushEnvironment } from '../db/schema.ts';
 
 /**
  * The boundary to a push provider (APNs). One attempt per call: retries,
@@ -9,6 +9,12 @@ export interface PushNotification {
   /** Device token, lowercase hex. */
   deviceToken: string;
   environment: PushEnvironment;
+  /**
+   * The kind of device the token belongs to. A watch app's token is valid
+   * only under the watch app's bundle id, so the provider picks the topic
+   * from this (docs/push.md); the topics themselves are provider configuration.
+   */
+  platform: Platform;
   /** UUID sent as apns-id and recorded with the delivery. */
   apnsId: string;
   /** After this instant (ms) APNs must not deliver it (apns-expiration). */

@@ -29,6 +29,7 @@ async function setup(t: TestContext, config: Partial<ApnsConfig> = {}) {
   const notification = (overrides: Partial<PushNotification> = {}): PushNotification => ({
     deviceToken: DEVICE,
     environment: 'sandbox',
+    platform: 'ios',
     apnsId: randomUUID(),
     expiresAt: clock.now() + 10 * MINUTE + 999,
     payload: JSON.stringify({ aps: { alert: { body: 'Sam sent you a tap' } } }),
@@ -63,6 +64,72 @@ test('a push is sent with the headers APNs requires and the payload as given, an
   assert.deepEqual(received.jwt?.header, { alg: 'ES256', kid: key.keyId });
   assert.deepEqual(received.jwt?.claims, { iss: key.teamId, iat: Math.floor(clock.now() / 1000) });
   assert.deepEqual(received.response, { status: 200, apnsId: sent.apnsId });
+});
+
+test("a watchOS device is pushed under the watch app's topic, an iOS device under the phone app's, both as immediate alerts", async (t) => {
+  const { fake, client, notification } = await setup(t);
+  const watchToken = 'ab'.repeat(32);
+  fake.registerToken(DEVICE, BUNDLE_ID);
+  fake.registerToken(watchToken, `${BUNDLE_ID}.watchkitapp`);
+
+  assert.equal((await client.send(notification({ platform: 'ios' }))).kind, 'accepted');
+  assert.equal((await client.send(notification({ platform: 'watchos', deviceToken: watchToken }))).kind, 'accepted');
+
+  const sent = fake.requests.map((request) => ({
+    token: request.deviceToken,
+    topic: request.headers['apns-topic'],
+    type: request.headers['apns-push-type'],
+    priority: request.headers['apns-priority'],
+  }));
+  assert.deepEqual(sent, [
+    { token: DEVICE, topic: BUNDLE_ID, type: 'alert', priority: '10' },
+    { token: watchToken, topic: `${BUNDLE_ID}.watchkitapp`, type: 'alert', priority: '10' },
+  ]);
+});
+
+test('the watch topic can be set on its own (APNS_WATCH_BUNDLE_ID)', async (t) => {
+  const clock = new ManualClock();
+  const key = createTestApnsKey();
+  const fake = await FakeApns.start({ ...key, bundleId: BUNDLE_ID, watchBundleId: 'app.navi.watch', clock });
+  const client = new ApnsClient({
+    config: fake.clientConfig({ key: { pem: key.privateKeyPem }, watchBundleId: 'app.navi.watch' }),
+    clock,
+    logger: createLogger({ logLevel: 'silent' }),
+    metrics: createMetrics(),
+  });
+  t.after(async () => {
+    await client.close();
+    await fake.close();
+  });
+  fake.registerToken(DEVICE, 'app.navi.watch');
+  const outcome = await client.send({
+    deviceToken: DEVICE,
+    environment: 'sandbox',
+    platform: 'watchos',
+    apnsId: randomUUID(),
+    expiresAt: clock.now() + MINUTE,
+    payload: '{"aps":{"alert":{"body":"tap"}}}',
+  });
+  assert.equal(outcome.kind, 'accepted');
+  assert.equal(fake.requests[0]?.headers['apns-topic'], 'app.navi.watch');
+});
+
+test("a token pushed under the other app's topic is DeviceTokenNotForTopic, a permanent failure, as APNs answers it", async (t) => {
+  const { fake, client, notification } = await setup(t);
+  const watchToken = 'cd'.repeat(32);
+  fake.registerToken(DEVICE, BUNDLE_ID);
+  fake.registerToken(watchToken, `${BUNDLE_ID}.watchkitapp`);
+  // The bug of issue 12: a watch's token sent under the phone's topic, and the reverse.
+  assert.deepEqual(await client.send(notification({ platform: 'ios', deviceToken: watchToken })), {
+    kind: 'permanent',
+    status: 400,
+    reason: 'DeviceTokenNotForTopic',
+  });
+  assert.deepEqual(await client.send(notification({ platform: 'watchos', deviceToken: DEVICE })), {
+    kind: 'permanent',
+    status: 400,
+    reason: 'DeviceTokenNotForTopic',
+  });
 });
 
 test('apns-collapse-id is left out when the notification has none', async (t) => {

@@ -32,6 +32,7 @@ async function setup(t: TestContext, config: Partial<ApnsConfig> = {}, tuning: T
   const notification = (): PushNotification => ({
     deviceToken: randomUUID().replace(/-/g, '').repeat(2),
     environment: 'production',
+    platform: 'ios',
     apnsId: randomUUID(),
     expiresAt: clock.now() + 600_000,
     payload: '{"aps":{"alert":{"body":"tap"}}}',

@@ -74,7 +74,8 @@ describe('push delivery through APNs', () => {
     await settle();
     const request = fake!.requests[0]!;
     assert.equal(request.deviceToken, token);
-    assert.equal(request.headers['apns-topic'], BUNDLE_ID);
+    // The watch app registered its own token: it is pushed under the watch app's topic.
+    assert.equal(request.headers['apns-topic'], `${BUNDLE_ID}.watchkitapp`);
     assert.equal(request.headers['apns-push-type'], 'alert');
     assert.equal(request.headers['apns-priority'], '10');
     const createdAt = new Date((await alex.request('GET', `/v1/taps/${tap.id}`)).json().tap.createdAt).getTime();
@@ -97,6 +98,44 @@ describe('push delivery through APNs', () => {
     assert.match(metrics.body, /navi_push_attempts_total\{outcome="accepted",reason="none"\} 1/);
     assert.match(metrics.body, /navi_push_resolutions_total\{state="skipped",reason="NoPushToken"\} 1/);
     assert.match(metrics.body, /navi_apns_request_duration_seconds_count\{status="200"\} 1/);
+  });
+
+  test("each device is pushed under its own app's topic: the watch app's and the phone's, as APNs requires of their tokens", async () => {
+    const { alex, sam, token: watchToken } = await setUp();
+    const phoneToken = deviceToken();
+    assert.equal(
+      (await sam.request('PUT', '/v1/devices/current/push-token', { provider: 'apns', token: phoneToken, environment: 'sandbox' }))
+        .statusCode,
+      204,
+    );
+    // Like APNs, the fake accepts each token only under the topic of the app that registered it.
+    fake!.registerToken(watchToken, `${BUNDLE_ID}.watchkitapp`);
+    fake!.registerToken(phoneToken, BUNDLE_ID);
+    // A receipt in Alex's log first, so that the two logs number the next tap differently.
+    const first = await sendTap(alex, sam);
+    assert.equal((await sam.request('POST', `/v1/taps/${first.id}/ack`, { status: 'seen' })).statusCode, 204);
+    await fake!.waitForRequests(2);
+    await settle();
+    fake!.requests.splice(0);
+    const tap = await sendTap(alex, sam);
+    await fake!.waitForRequests(2);
+    await settle();
+    const topics = Object.fromEntries(fake!.requests.map((r) => [r.deviceToken, r.headers['apns-topic']]));
+    assert.deepEqual(topics, { [watchToken]: `${BUNDLE_ID}.watchkitapp`, [phoneToken]: BUNDLE_ID });
+    for (const request of fake!.requests) {
+      assert.equal(request.headers['apns-push-type'], 'alert');
+      assert.equal(request.headers['apns-priority'], '10');
+    }
+    const detail = (await alex.request('GET', `/v1/taps/${tap.id}`)).json<{ deliveries: Delivery[] }>();
+    assert.deepEqual(
+      detail.deliveries.map((d) => d.push.state),
+      ['sent', 'sent'],
+    );
+    // The payload carries the recipient's cursor, not the sender's.
+    const samsView = (await sam.request('GET', `/v1/taps/${tap.id}`)).json<{ tap: { cursor: string } }>().tap;
+    const payload = fake!.requests[0]!.payload as { navi: { tap: { cursor: string } } };
+    assert.equal(payload.navi.tap.cursor, samsView.cursor);
+    assert.notEqual(samsView.cursor, tap.cursor);
   });
 
   test('the watch acks over HTTP after the push: delivered through push, and the sender gets the receipt live', async () => {

@@ -54,7 +54,10 @@ export interface FakeRequest {
 export interface FakeApnsOptions {
   keyId: string;
   teamId: string;
+  /** The iPhone app's bundle id, a topic this team may push to. */
   bundleId: string;
+  /** The watch app's, the other topic (default: bundleId + ".watchkitapp", Apple's convention). */
+  watchBundleId?: string;
   /** The public half of the client's .p8 key. */
   publicKey: KeyObject | string;
   /** Judges the age of provider tokens (default: the system clock). Pass the client's clock when it is a ManualClock. */
@@ -102,13 +105,15 @@ export class FakeApns {
   readonly caPath: string;
   /** Every request received, in arrival order. */
   readonly requests: FakeRequest[] = [];
-  readonly #options: FakeApnsOptions & { publicKey: KeyObject; clock: Clock };
+  readonly #options: FakeApnsOptions & { publicKey: KeyObject; clock: Clock; watchBundleId: string };
   readonly #server: Http2SecureServer;
   readonly #relay: Server;
   readonly #events = new EventEmitter();
   readonly #sessions = new Map<ServerHttp2Session, ConnectionState>();
   readonly #pipes = new Set<Socket>();
   readonly #unregistered = new Map<string, number>();
+  /** The topic (app) each registered token belongs to; tokens not in here are accepted under either topic. */
+  readonly #tokenTopics = new Map<string, string>();
   #queue: FakeBehaviour[] = [];
   #handler: FakeHandler | undefined;
   #connections = 0;
@@ -128,7 +133,12 @@ export class FakeApns {
   /** Use `FakeApns.start`. */
   constructor(options: FakeApnsOptions, server: Http2SecureServer, relay: Server, serverPort: number, relayPort: number, caPath: string) {
     const publicKey = typeof options.publicKey === 'string' ? createPublicKey(options.publicKey) : options.publicKey;
-    this.#options = { ...options, publicKey, clock: options.clock ?? systemClock };
+    this.#options = {
+      ...options,
+      publicKey,
+      clock: options.clock ?? systemClock,
+      watchBundleId: options.watchBundleId ?? `${options.bundleId}.watchkitapp`,
+    };
     this.#server = server;
     this.#relay = relay;
     this.origin = `https://127.0.0.1:${relayPort}`;
@@ -170,6 +180,15 @@ export class FakeApns {
     this.#unregistered.set(deviceToken, timestamp);
   }
 
+  /**
+   * This token was issued to the app with bundle id `topic`, as a device
+   * token belongs to one app: under any other topic APNs answers
+   * 400 DeviceTokenNotForTopic.
+   */
+  registerToken(deviceToken: string, topic: string): void {
+    this.#tokenTopics.set(deviceToken, topic);
+  }
+
   /** Every open connection silently stops passing bytes, as if the network died; new connections work. */
   blackhole(): void {
     for (const socket of this.#pipes) {
@@ -180,8 +199,18 @@ export class FakeApns {
 
   /** A client configuration pointing at this fake, trusting it only through `caPath`. */
   clientConfig(overrides: Partial<ApnsConfig> & Pick<ApnsConfig, 'key'>): ApnsConfig {
-    const { keyId, teamId, bundleId } = this.#options;
-    return { keyId, teamId, bundleId, origin: this.origin, caPath: this.caPath, concurrency: 10, timeoutMs: 5_000, ...overrides };
+    const { keyId, teamId, bundleId, watchBundleId } = this.#options;
+    return {
+      keyId,
+      teamId,
+      bundleId,
+      watchBundleId,
+      origin: this.origin,
+      caPath: this.caPath,
+      concurrency: 10,
+      timeoutMs: 5_000,
+      ...overrides,
+    };
   }
 
   waitForRequests(count: number, timeoutMs = 5_000): Promise<void> {
@@ -312,13 +341,15 @@ export class FakeApns {
     const tokenProblem = this.#checkProviderToken(request, connection);
     if (tokenProblem) return tokenProblem;
     if (h['apns-topic'] === undefined) return reply(400, 'MissingTopic');
-    if (h['apns-topic'] !== this.#options.bundleId) return reply(400, 'TopicDisallowed');
+    if (h['apns-topic'] !== this.#options.bundleId && h['apns-topic'] !== this.#options.watchBundleId) return reply(400, 'TopicDisallowed');
     if (!PUSH_TYPES.has(h['apns-push-type'] ?? '')) return reply(400, 'InvalidPushType');
     if (h['apns-id'] !== undefined && !UUID.test(h['apns-id'])) return reply(400, 'BadMessageId');
     if (h['apns-priority'] !== undefined && !['1', '5', '10'].includes(h['apns-priority'])) return reply(400, 'BadPriority');
     if (h['apns-expiration'] !== undefined && !/^\d+$/.test(h['apns-expiration'])) return reply(400, 'BadExpirationDate');
     if (h['apns-collapse-id'] !== undefined && Buffer.byteLength(h['apns-collapse-id']) > 64) return reply(400, 'BadCollapseId');
     if (!/^[0-9a-f]+$/i.test(request.deviceToken)) return reply(400, 'BadDeviceToken');
+    const tokenTopic = this.#tokenTopics.get(request.deviceToken);
+    if (tokenTopic !== undefined && tokenTopic !== h['apns-topic']) return reply(400, 'DeviceTokenNotForTopic');
     if (bodyBytes === 0) return reply(400, 'PayloadEmpty');
     if (bodyBytes > 4096) return reply(413, 'PayloadTooLarge');
     return undefined;

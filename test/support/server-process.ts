@@ -44,14 +44,18 @@ export class ServerProcess {
     return server;
   }
 
-  /** Runs the service until it exits; for start-up failures. */
-  static async run(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  /** Runs the service until it exits; for start-up failures. `output` is both streams, `stderr` the messages for people. */
+  static async run(env: Record<string, string>): Promise<{ code: number | null; output: string; stderr: string }> {
     const child = spawn(process.execPath, [SERVER], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
+    let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    return { code, output };
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      stderr += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { code, output, stderr };
   }
 
   waitForOutput(pattern: RegExp, timeoutMs = 10_000): Promise<void> {

@@ -127,7 +127,7 @@ export class ApnsClient implements PushSender {
 
   /** One request, resent once on a new connection if the first was refused by one going away. */
   async #exchange(route: Route, notification: PushNotification, token: string): Promise<ExchangeResult> {
-    const headers = requestHeaders(notification, token, this.#config.bundleId);
+    const headers = requestHeaders(notification, token, topicFor(this.#config, notification.platform));
     const first = await this.#timed(route, headers, notification.payload);
     if (first.kind !== 'refused') return first;
     this.#logger.info({ environment: route.environment, reason: first.reason }, 'APNs refused a stream while going away; resending');
@@ -183,12 +183,19 @@ export class ApnsClient implements PushSender {
   }
 }
 
-function requestHeaders(notification: PushNotification, token: string, bundleId: string): OutgoingHttpHeaders {
+/** A watch app registers its own token, which APNs accepts only under the watch app's bundle id. */
+export function topicFor(config: Pick<ApnsConfig, 'bundleId' | 'watchBundleId'>, platform: PushNotification['platform']): string {
+  return platform === 'watchos' ? config.watchBundleId : config.bundleId;
+}
+
+function requestHeaders(notification: PushNotification, token: string, topic: string): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {
     ':method': 'POST',
     ':path': `/3/device/${encodeURIComponent(notification.deviceToken)}`,
     authorization: `bearer ${token}`,
-    'apns-topic': bundleId,
+    'apns-topic': topic,
+    // A tap is a visible alert on iPhone and watch alike: type alert, delivered at once (10).
+    // Priority 5 is for background pushes only, which watchOS throttles and may hold for hours.
     'apns-push-type': 'alert',
     'apns-priority': '10',
     'apns-expiration': String(Math.max(0, Math.floor(notification.expiresAt / 1000))),

@@ -31,8 +31,9 @@ export class ProviderToken {
   #issuedAt = 0;
 
   constructor(options: ProviderTokenOptions) {
-    this.#key = typeof options.key === 'string' ? parseSigningKey(options.key) : options.key;
-    assertP256(this.#key);
+    this.#key = typeof options.key === 'string' ? signingKeyOrThrow(options.key) : options.key;
+    const problem = curveProblem(this.#key);
+    if (problem !== undefined) throw new Error(`The APNs key ${problem}`);
     this.#header = base64url(JSON.stringify({ alg: 'ES256', kid: options.keyId }));
     this.#teamId = options.teamId;
     this.#clock = options.clock;
@@ -77,26 +78,45 @@ export class ProviderToken {
   }
 }
 
-/** Reads the key named by the configuration; throws at start-up rather than on the first push. */
+/** Reads the key named by the configuration (which config.ts has already checked, see signingKeyProblem). */
 export function loadSigningKey(key: ApnsConfig['key']): KeyObject {
   const pem = 'pem' in key ? key.pem : readFileSync(key.path, 'utf8');
-  return parseSigningKey(pem);
+  return signingKeyOrThrow(pem);
 }
 
-function parseSigningKey(pem: string): KeyObject {
+/**
+ * Why `pem` cannot sign provider tokens, as the end of a sentence that
+ * starts with what named it ("APNS_KEY is not a PEM private key..."), or
+ * undefined when it can. Never quotes the key.
+ */
+export function signingKeyProblem(pem: string): string | undefined {
+  const key = parsePem(pem);
+  return key === undefined ? NOT_PEM : curveProblem(key);
+}
+
+const NOT_PEM = 'is not a PEM private key (expected the .p8 file from Apple)';
+
+function signingKeyOrThrow(pem: string): KeyObject {
+  const key = parsePem(pem);
+  if (key === undefined) throw new Error(`The APNs key ${NOT_PEM}`);
+  return key;
+}
+
+function parsePem(pem: string): KeyObject | undefined {
   try {
     // Keys pasted into an environment variable often arrive with literal "\n".
     return createPrivateKey({ key: pem.replace(/\\n/g, '\n'), format: 'pem' });
   } catch {
     // The parser's message may quote the key; never let it reach a log.
-    throw new Error('The APNs key is not a PEM private key (expected the .p8 file from Apple)');
+    return undefined;
   }
 }
 
-function assertP256(key: KeyObject): void {
+function curveProblem(key: KeyObject): string | undefined {
   if (key.type !== 'private' || key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    throw new Error('The APNs key must be an EC P-256 private key (the .p8 file from Apple)');
+    return 'is not an EC P-256 private key (expected the .p8 file from Apple)';
   }
+  return undefined;
 }
 
 const base64url = (text: string): string => Buffer.from(text).toString('base64url');
