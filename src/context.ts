@@ -21,6 +21,7 @@ import { MemoryRateLimiter, type RateLimiter } from './rate-limit.ts';
 import type { ClientConnection } from './realtime/connection.ts';
 import type { EventBus } from './realtime/events.ts';
 import { MemoryBus } from './realtime/memory-bus.ts';
+import { LocalPresence, type Presence } from './realtime/presence.ts';
 import { ConnectionRegistry } from './realtime/registry.ts';
 import { realtimeProcedures } from './realtime/snapshot.ts';
 
@@ -45,6 +46,8 @@ export interface AppContext {
   bus: EventBus;
   rateLimiter: RateLimiter;
   connections: ConnectionRegistry<ClientConnection>;
+  /** Who is online, on every instance. */
+  presence: Presence;
   /** Absent when no push provider is configured (push off). */
   push?: PushDispatcher;
   maintenance: Maintenance;
@@ -87,6 +90,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     maxPerDevice: config.realtime.maxConnectionsPerDevice,
     maxPerUser: config.realtime.maxConnectionsPerUser,
   });
+  const presence = new LocalPresence(connections);
   const pushLogger = childLogger(logger, 'push');
   const pushSender =
     overrides.pushSender === null
@@ -99,7 +103,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     leaseMs: PUSH_LEASE_MS,
   };
   const push = pushSender && new PushDispatcher({ database, clock, logger: pushLogger, metrics, sender: pushSender, policy });
-  const delivery = new DeliveryService({ database, clock, bus, metrics, presence: connections, policy, push });
+  const delivery = new DeliveryService({ database, clock, bus, metrics, presence, policy, push });
 
   const devices = new DeviceService({ database, clock, bus });
   const auth = new AuthService({ database, clock, config: config.auth, devices, logger: childLogger(logger, 'auth') });
@@ -107,7 +111,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     database,
     clock,
     delivery,
-    presence: connections,
+    presence,
     config: config.pairing,
     codePepper: hmacSha256(config.auth.jwtSecret, 'navi pairing codes'),
   });
@@ -133,6 +137,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     bus,
     rateLimiter,
     connections,
+    presence,
     push,
     maintenance,
     services: { auth, devices, accounts, pairing, taps, delivery },
@@ -147,6 +152,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
       await delivery.drain();
       await push?.stop();
       await pushSender?.close();
+      await presence.close();
       await bus.close();
       await database.close();
     },

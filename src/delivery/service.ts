@@ -4,7 +4,6 @@ import { GroupCommit } from '../db/group-commit.ts';
 import type { DeliveryStatus, LogEntryRow, TapRow } from '../db/schema.ts';
 import type { Metrics } from '../metrics.ts';
 import { displayNames } from '../modules/accounts/repo.ts';
-import type { PairingView } from '../modules/pairing/schemas.ts';
 import type { EventBus } from '../realtime/events.ts';
 import type { Presence } from '../realtime/presence.ts';
 import { logHead, logHeads, readEntries } from './log-repo.ts';
@@ -65,10 +64,8 @@ export class DeliveryService {
 
   /** Stores a tap (committed when this resolves), publishes its entries and hands off its pushes. */
   async sendTap(draft: Omit<TapDraft, 'onlineDeviceIds'>): Promise<{ row: TapRow; created: boolean }> {
-    const written = (await this.#commits.submit({
-      kind: 'tap',
-      draft: { ...draft, onlineDeviceIds: this.#deps.presence.onlineDevices(draft.recipientId) },
-    })) as WrittenTap;
+    const onlineDeviceIds = await this.#deps.presence.onlineDevices(draft.recipientId);
+    const written = (await this.#commits.submit({ kind: 'tap', draft: { ...draft, onlineDeviceIds } })) as WrittenTap;
     if (written.created) {
       this.publish(written.entries.map((row) => ({ row, context: { tap: written.row } })));
       if (written.pushes.length > 0) this.#deps.push?.dispatchClaimed(written.pushes);
@@ -104,8 +101,11 @@ export class DeliveryService {
   async readLog(userId: string, after: number, limit: number): Promise<LogMessage[]> {
     const rows = await readEntries(this.#deps.database.db, userId, after, limit);
     const partners = rows.filter((row) => row.kind === 'pairing.created').map((row) => row.peer_id);
-    const names = await displayNames(this.#deps.database.db, partners);
-    return rows.map((row) => toLogMessage(row, { tap: row.tap, partner: this.#partner(row.peer_id, names) }));
+    const [names, online] = await Promise.all([displayNames(this.#deps.database.db, partners), this.#deps.presence.onlineUsers(partners)]);
+    return rows.map((row) => {
+      const partner = { userId: row.peer_id, displayName: names.get(row.peer_id) ?? null, online: online.has(row.peer_id) };
+      return toLogMessage(row, { tap: row.tap, partner });
+    });
   }
 
   /** The newest position of a user's log. */
@@ -125,10 +125,6 @@ export class DeliveryService {
   /** Resolves when every write submitted so far is committed (graceful shutdown). */
   drain(): Promise<void> {
     return this.#commits.drain();
-  }
-
-  #partner(userId: string, names: Map<string, string | null>): PairingView['partner'] {
-    return { userId, displayName: names.get(userId) ?? null, online: this.#deps.presence.isUserOnline(userId) };
   }
 
   async #commit(writes: Write[]): Promise<Array<Written | Error>> {

@@ -9,6 +9,7 @@ import type { Principal } from '../modules/auth/service.ts';
 import type { SendTapBody, TapView } from '../modules/taps/schemas.ts';
 import type { ClientConnection } from './connection.ts';
 import type { BusEvent } from './events.ts';
+import type { Presence } from './presence.ts';
 import type { ClientMessage } from './protocol.ts';
 import type { ConnectionRegistry } from './registry.ts';
 import type { ConnectionSnapshot } from './snapshot.ts';
@@ -24,6 +25,7 @@ export interface ConnectionDeps {
   logger: Logger;
   metrics: Metrics;
   registry: ConnectionRegistry<ClientConnection>;
+  presence: Presence;
   parse(value: unknown): ParsedMessage;
   /** Verifies an access token and that its device still exists. */
   authenticate(token: string): Promise<Principal>;

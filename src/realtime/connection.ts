@@ -152,9 +152,14 @@ export class ClientConnection implements RegisteredConnection {
       const snapshot = await this.#deps.snapshot(principal);
       if (this.#state !== 'opening') return;
       if (!snapshot.deviceActive) return this.close(CloseCodes.DEVICE_REVOKED, 'this device was signed out');
-      const { evicted, cameOnline } = this.#deps.registry.add(this);
+      const { evicted } = this.#deps.registry.add(this);
       for (const old of evicted) old.close(CloseCodes.REPLACED);
       this.#state = 'open';
+      const [cameOnline, online] = await Promise.all([
+        this.#deps.presence.opened(this),
+        this.#deps.presence.onlineUsers(snapshot.partnerIds),
+      ]);
+      if (this.#state !== 'open') return;
       this.#deps.metrics.wsConnections.inc();
       this.#deps.logger.info(
         { userId: this.userId, deviceId: this.deviceId, cursor: resumeFrom ?? null, head: snapshot.head },
@@ -167,7 +172,7 @@ export class ClientConnection implements RegisteredConnection {
         cursor: String(snapshot.head),
         heartbeatSeconds: Math.round(this.#deps.config.heartbeatMs / 1000),
         tokenExpiresAt: new Date(this.tokenExpiresAt).toISOString(),
-        partners: snapshot.partnerIds.map((userId) => ({ userId, online: this.#deps.registry.isUserOnline(userId) })),
+        partners: snapshot.partnerIds.map((userId) => ({ userId, online: online.has(userId) })),
         ...(ref ? { ref } : {}),
       });
       // A device ahead of the log (a database restored from a backup) starts from the log's head.
@@ -309,8 +314,11 @@ export class ClientConnection implements RegisteredConnection {
       'websocket closed',
     );
     this.#deps.metrics.wsConnections.dec();
-    const { wentOffline } = this.#deps.registry.remove(this);
-    if (wentOffline) this.#deps.announcePresence(this.userId);
+    if (!this.#deps.registry.remove(this)) return;
+    void this.#deps.presence
+      .closed(this)
+      .then((wentOffline) => wentOffline && this.#deps.announcePresence(this.userId))
+      .catch((error: unknown) => this.#deps.logger.warn({ err: error, userId: this.userId }, 'presence update failed'));
   }
 }
 

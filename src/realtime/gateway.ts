@@ -180,7 +180,7 @@ function connectionDeps(ctx: AppContext): ConnectionDeps {
       const ids = partners ?? (await ctx.services.pairing.partnerIds(userId));
       // Evaluated now, not when the change happened: a quick connect and
       // disconnect both announce the final state.
-      const online = ctx.connections.isUserOnline(userId);
+      const online = (await ctx.presence.onlineUsers([userId])).has(userId);
       for (const partner of ids) ctx.bus.publish(partner, { type: 'presence', userId, online });
     })().catch((error: unknown) => logger.error({ err: error }, 'presence announcement failed'));
   };
@@ -192,6 +192,7 @@ function connectionDeps(ctx: AppContext): ConnectionDeps {
     logger,
     metrics: ctx.metrics,
     registry: ctx.connections,
+    presence: ctx.presence,
     parse,
     authenticate: (token) => auth.authenticate(token),
     snapshot: (device) => ctx.database.run(realtimeProcedures.connectionSnapshot, device),

@@ -1,5 +1,3 @@
-import type { Presence } from './presence.ts';
-
 /** What the registry needs to know about a live, authenticated connection. */
 export interface RegisteredConnection {
   readonly userId: string;
@@ -12,12 +10,12 @@ export interface Limits {
 }
 
 /**
- * The live connections of this instance, by user and by device. It answers
- * presence, and enforces the per-device and per-user caps by evicting the
- * oldest connection: a phone reconnecting over a half-dead link must get in
- * at once, not wait for its old socket to time out.
+ * The live connections of this instance, by user and by device. It enforces
+ * the per-device and per-user caps by evicting the oldest connection: a phone
+ * reconnecting over a half-dead link must get in at once, not wait for its
+ * old socket to time out. Presence (presence.ts) is built on it.
  */
-export class ConnectionRegistry<C extends RegisteredConnection = RegisteredConnection> implements Presence {
+export class ConnectionRegistry<C extends RegisteredConnection = RegisteredConnection> {
   readonly #byUser = new Map<string, Set<C>>();
   readonly #byDevice = new Map<string, Set<C>>();
   readonly #limits: Limits;
@@ -26,8 +24,8 @@ export class ConnectionRegistry<C extends RegisteredConnection = RegisteredConne
     this.#limits = limits;
   }
 
-  /** Adds the connection; returns the connections it displaces and whether the user just came online. */
-  add(connection: C): { evicted: C[]; cameOnline: boolean } {
+  /** Adds the connection; returns the connections it displaces. */
+  add(connection: C): { evicted: C[] } {
     const evicted: C[] = [];
     const deviceSet = this.#byDevice.get(connection.deviceId);
     if (deviceSet && deviceSet.size >= this.#limits.maxPerDevice)
@@ -38,19 +36,18 @@ export class ConnectionRegistry<C extends RegisteredConnection = RegisteredConne
       if (remaining.length >= this.#limits.maxPerUser) evicted.push(...remaining.slice(0, remaining.length - this.#limits.maxPerUser + 1));
     }
     for (const c of evicted) this.remove(c);
-    const cameOnline = !this.#byUser.has(connection.userId);
     insert(this.#byUser, connection.userId, connection);
     insert(this.#byDevice, connection.deviceId, connection);
-    return { evicted, cameOnline };
+    return { evicted };
   }
 
-  /** Removes the connection; returns whether that was the user's last one (they went offline). */
-  remove(connection: C): { wentOffline: boolean } {
+  /** Removes the connection; false when it was not registered (already removed). */
+  remove(connection: C): boolean {
     const known = this.#byUser.get(connection.userId)?.has(connection) ?? false;
-    if (!known) return { wentOffline: false };
+    if (!known) return false;
     erase(this.#byUser, connection.userId, connection);
     erase(this.#byDevice, connection.deviceId, connection);
-    return { wentOffline: !this.#byUser.has(connection.userId) };
+    return true;
   }
 
   isUserOnline(userId: string): boolean {
@@ -64,6 +61,10 @@ export class ConnectionRegistry<C extends RegisteredConnection = RegisteredConne
   onlineDevices(userId: string): string[] {
     const connections = this.#byUser.get(userId);
     return connections ? [...new Set([...connections].map((c) => c.deviceId))] : [];
+  }
+
+  connectionsOfUser(userId: string): C[] {
+    return [...(this.#byUser.get(userId) ?? [])];
   }
 
   connectionsOfDevice(deviceId: string): C[] {

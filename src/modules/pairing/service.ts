@@ -24,6 +24,8 @@ interface Deps {
   codePepper: string;
 }
 
+type People = { names: Map<string, string | null>; online: Set<string> };
+
 /** Expired and used codes stay this long (so the creator sees "expired"/"used"), then the purge removes them. */
 export const CODE_RETENTION_MS = 60 * 60 * 1000;
 
@@ -135,18 +137,18 @@ export class PairingService {
       ]);
       return { pairing: row, entries: created };
     });
-    const names = await displayNames(database.db, [pairing.user_a, pairing.user_b]);
-    this.#deps.delivery.publish(entries.map((row) => ({ row, context: { partner: this.#partner(row.peer_id, names) } })));
-    return this.#view(pairing, userId, names);
+    const people = await this.#people(database.db, [pairing.user_a, pairing.user_b]);
+    this.#deps.delivery.publish(entries.map((row) => ({ row, context: { partner: this.#partner(row.peer_id, people) } })));
+    return this.#view(pairing, userId, people);
   }
 
   async list(userId: string): Promise<PairingView[]> {
     const rows = await pairingsOf(this.#deps.database.db, userId);
-    const names = await displayNames(
+    const people = await this.#people(
       this.#deps.database.db,
       rows.map((row) => partnerOf(row, userId)),
     );
-    return rows.map((row) => this.#view(row, userId, names));
+    return rows.map((row) => this.#view(row, userId, people));
   }
 
   partnerIds(userId: string): Promise<string[]> {
@@ -208,15 +210,21 @@ export class PairingService {
   async #pairingFor(db: Executor, userId: string, pairingId: string): Promise<PairingView | undefined> {
     const row = await db.selectFrom('pairings').selectAll().where('id', '=', pairingId).executeTakeFirst();
     if (!row) return undefined;
-    return this.#view(row, userId, await displayNames(db, [partnerOf(row, userId)]));
+    return this.#view(row, userId, await this.#people(db, [partnerOf(row, userId)]));
   }
 
-  #partner(userId: string, names: Map<string, string | null>): PairingView['partner'] {
-    return { userId, displayName: names.get(userId) ?? null, online: this.#deps.presence.isUserOnline(userId) };
+  /** What a pairing view shows of these users: their names, and whether they are online. */
+  async #people(db: Executor, userIds: string[]): Promise<People> {
+    const [names, online] = await Promise.all([displayNames(db, userIds), this.#deps.presence.onlineUsers(userIds)]);
+    return { names, online };
   }
 
-  #view(row: PairingRow, viewer: string, names: Map<string, string | null>): PairingView {
-    return { id: row.id, partner: this.#partner(partnerOf(row, viewer), names), createdAt: new Date(row.created_at).toISOString() };
+  #partner(userId: string, people: People): PairingView['partner'] {
+    return { userId, displayName: people.names.get(userId) ?? null, online: people.online.has(userId) };
+  }
+
+  #view(row: PairingRow, viewer: string, people: People): PairingView {
+    return { id: row.id, partner: this.#partner(partnerOf(row, viewer), people), createdAt: new Date(row.created_at).toISOString() };
   }
 
   #hash(code: string): string {
