@@ -1,6 +1,11 @@
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './db/database.ts';
+import { instrumentDatabase } from './db/instrument.ts';
+import { acquireOwnership } from './db/sqlite-owner.ts';
+import { Health } from './health.ts';
+import { databaseSizeBytes } from './db/size.ts';
+import { registerHealthChecks } from './health-checks.ts';
 import { hmacSha256 } from './ids.ts';
 import { childLogger, createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -47,6 +52,8 @@ export interface AppContext {
   connections: ConnectionRegistry<ClientConnection>;
   push: PushDispatcher;
   maintenance: Maintenance;
+  /** Named health checks (health.ts): subsystems add theirs; /livez, /readyz and /health read them. */
+  health: Health;
   services: Services;
   /** Starts the background work: push dispatch and the periodic purge. */
   start(): Promise<void>;
@@ -68,11 +75,15 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
   const logger = overrides.logger ?? createLogger(config);
   const clock = overrides.clock ?? systemClock;
   const metrics = createMetrics();
-  const database = openDatabase(config.database);
+  // One process owns a SQLite file (db/sqlite-owner.ts): a second one stops here, naming the first.
+  const ownership =
+    config.database.kind === 'sqlite' && config.database.path !== ':memory:' ? acquireOwnership(config.database.path) : undefined;
+  const database = instrumentDatabase(openDatabase(config.database), metrics);
   try {
     await migrateToLatest(database, childLogger(logger, 'db'));
   } catch (error) {
     await database.close();
+    ownership?.release();
     throw error;
   }
 
@@ -126,6 +137,11 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     intervalMs: config.maintenanceIntervalMs,
   });
 
+  const health = new Health(clock);
+  registerHealthChecks(health, { logger: childLogger(logger, 'db'), database, connections, push: pushSender ? push : undefined });
+  metrics.sources.healthChecks = async () => (await health.report('health')).checks;
+  metrics.sources.databaseSizeBytes = () => databaseSizeBytes(config.database, database);
+
   if (!pushSender)
     pushLogger.info('push channel disabled: APNs is not configured (set APNS_KEY_ID, APNS_TEAM_ID, APNS_BUNDLE_ID and APNS_KEY_PATH)');
 
@@ -140,6 +156,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     connections,
     push,
     maintenance,
+    health,
     services: { auth, devices, accounts, pairing, taps, acks },
     async start() {
       await push.start();
@@ -152,6 +169,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
       await pushSender?.close();
       await bus.close();
       await database.close();
+      ownership?.release();
     },
   };
 }

@@ -3,8 +3,11 @@ import type { FastifyRequest } from 'fastify';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createContext } from './context.ts';
+import { DatabaseInUseError } from './db/sqlite-owner.ts';
 import { resolveJwtSecret } from './jwt-secret.ts';
+import { drainAndClose } from './lifecycle.ts';
 import { childLogger } from './logger.ts';
+import { buildMetricsApp, metricsExposure } from './modules/health/metrics-route.ts';
 
 /** Loads config, builds context and app, listens, and shuts down gracefully on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -18,21 +21,28 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const ctx = await createContext(resolveJwtSecret(config));
+  const ctx = await createContext(resolveJwtSecret(config)).catch((error: unknown) => {
+    if (!(error instanceof DatabaseInUseError)) throw error;
+    process.stderr.write(`navi: ${error.message}\n`);
+    process.exit(1);
+  });
   const log = childLogger(ctx.logger, 'server');
   const reportError = await errorReporter(config, log);
   const app = await buildApp(ctx, { onServerError: reportError });
+  const exposure = metricsExposure(ctx);
+  const metricsApp = exposure === 'separate' ? buildMetricsApp(ctx) : undefined;
 
   closeWithGrace({ delay: config.shutdownGraceMs, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an unexpected error');
     else log.info({ signal }, 'shutting down');
-    await app.close();
-    await ctx.close();
+    await drainAndClose({ app, ctx, metricsApp, log });
   });
 
   await ctx.start();
   await app.listen({ host: config.host, port: config.port });
-  log.info({ database: config.database.kind, push: ctx.push.state() }, 'navi is listening');
+  if (metricsApp) await metricsApp.listen({ host: config.host, port: config.metrics.port });
+  if (exposure === 'off') log.warn('/metrics is off: in production set METRICS_TOKEN or METRICS_PORT (docs/operations.md#metrics)');
+  log.info({ database: config.database.kind, push: ctx.push.state(), metrics: exposure, health: ctx.health.names }, 'navi is listening');
 }
 
 /** Sentry only when a DSN is configured; otherwise errors are only logged. */

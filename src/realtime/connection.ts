@@ -156,6 +156,7 @@ export class ClientConnection implements RegisteredConnection {
       this.#state = 'open';
       if (resumeFrom !== undefined) this.#heldBack = [];
       this.#deps.metrics.wsConnections.inc();
+      this.#deps.metrics.wsConnectionsOpened.inc(); // ops: WebSocket connection success rate (attempts are counted in app.ts)
       this.send({
         type: 'hello',
         userId: this.userId,
