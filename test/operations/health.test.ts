@@ -4,6 +4,8 @@ import { describe, test } from 'node:test';
 import { ManualClock } from '../../src/clock.ts';
 import { Health } from '../../src/health.ts';
 import { startTestApp } from '../support/app.ts';
+import { createTestDatabase } from '../support/database.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
 import { problemOf } from '../support/clients.ts';
 
 const get = (t: Awaited<ReturnType<typeof startTestApp>>, url: string) => t.app.inject({ method: 'GET', url });
@@ -48,9 +50,25 @@ describe('liveness, readiness and health', () => {
   });
 
   test('a database that does not answer makes /readyz and /health 503 without revealing addresses; /livez stays 200', async (t) => {
-    const app = await startTestApp();
-    t.after(() => app.close());
-    await app.ctx.database.close();
+    const database = await createTestDatabase();
+    // PostgreSQL: a real outage, through a proxy the test cuts. SQLite: its thread stops.
+    const proxy =
+      database.config.kind === 'postgres'
+        ? await TcpProxy.start({ host: new URL(database.config.url).hostname, port: Number(new URL(database.config.url).port || 5432) })
+        : undefined;
+    if (proxy && database.config.kind === 'postgres') {
+      const url = new URL(database.config.url);
+      url.port = String(proxy.port);
+      database.config = { kind: 'postgres', url: url.toString() };
+    }
+    const app = await startTestApp({ database });
+    t.after(async () => {
+      proxy?.restore();
+      await app.close();
+      await proxy?.close();
+    });
+    if (proxy) proxy.cut();
+    else await app.ctx.database.close();
     const ready = await get(app, '/readyz');
     assert.equal(ready.statusCode, 503);
     assert.equal(ready.json().status, 'failing');
@@ -59,6 +77,10 @@ describe('liveness, readiness and health', () => {
     assert.doesNotMatch(ready.body, /127\.0\.0\.1|\/tmp\//);
     assert.equal((await get(app, '/health')).statusCode, 503);
     assert.equal((await get(app, '/livez')).statusCode, 200);
+    if (proxy) {
+      proxy.restore();
+      assert.equal((await get(app, '/readyz')).statusCode, 200, 'ready again once the database is back');
+    }
   });
 
   test('a subsystem adds its check in one line: a failing readiness check (say Redis) makes the instance unready', async (t) => {

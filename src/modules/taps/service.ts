@@ -1,5 +1,6 @@
 import { toIsoOrNull, type Clock } from '../../clock.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
+import type { Executor } from '../../db/schema.ts';
 import { AppError, notFound } from '../../errors.ts';
 import { uuidv7 } from '../../ids.ts';
 import type { Metrics } from '../../metrics.ts';
@@ -115,28 +116,37 @@ export class TapService {
 
   /** One tap with its per-device delivery record; only its sender and recipient may see it. */
   async detail(userId: string, tapId: string): Promise<TapDetail> {
-    const { db } = this.#deps.database;
-    const row = await findTap(db, tapId);
-    if (!row || (row.sender_id !== userId && row.recipient_id !== userId)) throw notFound('Tap');
-    const deliveries = await findDeliveries(db, row.seq);
-    return {
-      tap: toTapView(row),
-      deliveries: deliveries.map((d) => ({
-        deviceId: d.device_id,
-        platform: d.platform,
-        status: d.status,
-        channel: d.channel,
-        deliveredAt: toIsoOrNull(d.delivered_at),
-        seenAt: toIsoOrNull(d.seen_at),
-        push: {
-          state: d.push_state,
-          trigger: d.push_trigger,
-          attempts: d.push_attempts,
-          lastReason: d.push_last_reason,
-          apnsId: d.push_apns_id,
-          sentAt: toIsoOrNull(d.push_sent_at),
-        },
-      })),
-    };
+    const detail = await readTapDetail(this.#deps.database.db, tapId);
+    if (!detail || (detail.tap.from !== userId && detail.tap.to !== userId)) throw notFound('Tap');
+    return detail;
   }
+}
+
+/**
+ * The read behind `detail`, without the per-user authorization: for support
+ * tools that run with the database's own rights (`./navi inspect-tap`).
+ */
+export async function readTapDetail(db: Executor, tapId: string): Promise<TapDetail | undefined> {
+  const row = await findTap(db, tapId);
+  if (!row) return undefined;
+  const deliveries = await findDeliveries(db, row.seq);
+  return {
+    tap: toTapView(row),
+    deliveries: deliveries.map((d) => ({
+      deviceId: d.device_id,
+      platform: d.platform,
+      status: d.status,
+      channel: d.channel,
+      deliveredAt: toIsoOrNull(d.delivered_at),
+      seenAt: toIsoOrNull(d.seen_at),
+      push: {
+        state: d.push_state,
+        trigger: d.push_trigger,
+        attempts: d.push_attempts,
+        lastReason: d.push_last_reason,
+        apnsId: d.push_apns_id,
+        sentAt: toIsoOrNull(d.push_sent_at),
+      },
+    })),
+  };
 }
