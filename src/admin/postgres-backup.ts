@@ -24,6 +24,16 @@ function run(command: string, args: string[]): Promise<string> {
   });
 }
 
+/**
+ * The URL for libpq (pg_dump, pg_restore): it decodes %20 but not '+', which
+ * URLSearchParams writes for spaces (options=-c search_path=... in a query string).
+ */
+export function libpqUrl(url: string): string {
+  const parsed = new URL(url);
+  parsed.search = [...parsed.searchParams].map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`).join('&');
+  return parsed.toString();
+}
+
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -61,7 +71,7 @@ export async function backupPostgres(url: string, destination: string, options: 
       '--no-privileges',
       `--schema=${schema}`,
       `--file=${partial}`,
-      `--dbname=${url}`,
+      `--dbname=${libpqUrl(url)}`,
     ]);
     const tables = await listTables(partial);
     renameSync(partial, destination);
@@ -100,7 +110,7 @@ export async function restorePostgres(file: string, url: string, options: { forc
     '--no-privileges',
     '--single-transaction',
     '--exit-on-error',
-    `--dbname=${url}`,
+    `--dbname=${libpqUrl(url)}`,
     file,
   ]);
   const schema = await withClient(
