@@ -153,6 +153,7 @@ async function pairUp(http: Http, accounts: Account[], concurrency: number): Pro
 
 /** Open-loop taps at `perMinute` for `seconds`, round robin over the couples; optional history reads beside them. */
 async function tapFor(http: Http, couples: Array<[Account, Account]>, perMinute: number, seconds: number, readHistory = false) {
+  if (couples.length === 0) throw new Error(`no couple could be paired: ${http.failures.slice(0, 3).join('; ')}`);
   const sent: Array<{ id: string; t0: number; ok: boolean }> = [];
   const interval = 60_000 / perMinute;
   const total = Math.round((perMinute / 60) * seconds);
