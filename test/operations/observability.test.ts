@@ -50,6 +50,17 @@ describe('the observability kit in ops/', () => {
     assert.equal(unit.status, 0, unit.output);
   });
 
+  test('every alert has its runbook in docs/operations.md, where its annotation points', () => {
+    const rules = readFileSync(ALERTS, 'utf8');
+    const runbook = readFileSync(join(ROOT, 'docs/operations.md'), 'utf8');
+    const alerts = [...rules.matchAll(/- alert: (\w+)/g)].map((m) => m[1]!);
+    assert.ok(alerts.length >= 10);
+    for (const alert of alerts) {
+      assert.match(runbook, new RegExp(`^### ${alert}$`, 'm'), `docs/operations.md has no section for ${alert}`);
+      assert.ok(rules.includes(`runbook: docs/operations.md#${alert.toLowerCase()}`), `${alert} points to its runbook`);
+    }
+  });
+
   test('the example Prometheus configuration passes promtool check config', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'navi-prometheus-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
