@@ -1,7 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import type { AppContext } from '../../context.ts';
 import { installErrorHandling } from '../../http/error-handler.ts';
+import { problems, ProblemSchema } from '../../http/schemas.ts';
 import { exemptFromLoadShedding } from '../../http/load-shedding.ts';
 import { AppError } from '../../errors.ts';
 import { childLogger } from '../../logger.ts';
@@ -31,7 +33,11 @@ function tokenMatches(given: string, expected: string): boolean {
 /** GET /metrics on `app` (the main app or the metrics listener), behind the token when one is set. */
 export function registerMetricsRoute(app: FastifyInstance, ctx: AppContext): void {
   const token = ctx.config.metrics.token;
-  app.get('/metrics', { config: exemptFromLoadShedding, schema: { hide: true } }, async (request: FastifyRequest, reply: FastifyReply) => {
+  const schema = {
+    hide: true,
+    response: { 200: Type.String({ description: 'Prometheus text exposition format' }), ...(token === undefined ? {} : problems(401)) },
+  };
+  app.get('/metrics', { config: exemptFromLoadShedding, schema }, async (request: FastifyRequest, reply: FastifyReply) => {
     if (token !== undefined) {
       const match = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '');
       if (!match) throw new AppError('UNAUTHORIZED', 'Send Authorization: Bearer <METRICS_TOKEN>');
@@ -49,6 +55,7 @@ export function buildMetricsApp(ctx: AppContext): FastifyInstance {
     requestTimeout: 15_000,
   });
   installErrorHandling(app, () => {});
+  app.addSchema(ProblemSchema);
   registerMetricsRoute(app, ctx);
   return app;
 }
