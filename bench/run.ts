@@ -3,11 +3,12 @@ import { machine, serviceUnderTest } from './lib/conditions.ts';
 import { flagName, parseCommandLine, type Flags } from './lib/options.ts';
 import { renderMarkdown, writeReport, type BenchResult, type Report } from './lib/report.ts';
 import { latencyDefaults, runLatencyBenchmark } from './latency.ts';
+import { runScenarios, scenarioDefaults } from './scenarios.ts';
 import { runSocketBenchmark, socketDefaults } from './sockets.ts';
 import { runTapBenchmark, tapDefaults } from './taps.ts';
 
 /**
- * `npm run bench [taps|latency|sockets|all] [--flag=value ...]`
+ * `npm run bench [taps|latency|sockets|scenarios|all] [--flag=value ...]`
  *
  * Runs the selected benchmarks one after another, each against its own
  * freshly started server process(es), prints one report, and writes it to
@@ -18,17 +19,18 @@ const BENCHMARKS: Record<string, { run: (flags: Flags) => Promise<BenchResult>; 
   taps: { run: runTapBenchmark, defaults: tapDefaults },
   latency: { run: runLatencyBenchmark, defaults: latencyDefaults },
   sockets: { run: runSocketBenchmark, defaults: socketDefaults },
+  scenarios: { run: runScenarios, defaults: scenarioDefaults },
 };
 
 function usage(): string {
   const flags = Object.entries(BENCHMARKS).map(
     ([name, { defaults }]) =>
-      `  ${name.padEnd(8)} ${Object.entries(defaults)
+      `  ${name.padEnd(9)} ${Object.entries(defaults)
         .map(([key, value]) => `--${flagName(key)}=${value}`)
         .join(' ')}`,
   );
   return [
-    'usage: node bench/run.ts [taps|latency|sockets|all] [--flag=value ...]',
+    'usage: node bench/run.ts [taps|latency|sockets|scenarios|all] [--flag=value ...]',
     '',
     'flags and their defaults (a flag applies to every selected benchmark that has it):',
     ...flags,

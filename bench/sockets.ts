@@ -91,13 +91,13 @@ async function measureNavi(options: SocketOptions, hold: number): Promise<Measur
     await sleep(Math.max(0, hold - options.settle) * 1000);
     const held = await sample(server, options);
     const status = mergeStatus(await Promise.all(clients.map((client) => ask(client, { type: 'status' }))));
-    const health = await call<{ connections: number }>(server.url, 'GET', '/health');
+    const health = await websocketConnections(server.url);
 
     // After all measurements: the sockets' memory must come back once they close.
     const withSockets = options.heap ? await server.heapSnapshot(join(dir, 'with-sockets.heapsnapshot')) : undefined;
     await Promise.all(clients.map((client) => ask(client, { type: 'close' })));
     const closed = await sample(server, options);
-    const afterClose = await call<{ connections: number }>(server.url, 'GET', '/health');
+    const afterClose = await websocketConnections(server.url);
     const without = withSockets ? await server.heapSnapshot(join(dir, 'without-sockets.heapsnapshot')) : undefined;
     const heapGrowth = withSockets && without ? perSocketGrowth(tallyHeap(withSockets), tallyHeap(without), status.open) : undefined;
     return {
@@ -120,6 +120,12 @@ async function measureNavi(options: SocketOptions, hold: number): Promise<Measur
     await server.stop();
     removeTempDir(dir);
   }
+}
+
+/** The live sockets the service counts, from /health's websocket check. */
+async function websocketConnections(url: string): Promise<{ connections: number }> {
+  const health = await call<{ checks: { websocket: { connections: number } } }>(url, 'GET', '/health');
+  return { connections: health.checks.websocket.connections };
 }
 
 async function measureBare(options: SocketOptions): Promise<Measurement> {

@@ -10,6 +10,8 @@ import { registerApiReference } from './http/reference.ts';
 import { accountRoutes } from './modules/accounts/routes.ts';
 import { authRoutes } from './modules/auth/routes.ts';
 import { deviceRoutes } from './modules/devices/routes.ts';
+import { installLoadShedding } from './http/load-shedding.ts';
+import { metricsExposure, registerMetricsRoute } from './modules/health/metrics-route.ts';
 import { healthRoutes } from './modules/health/routes.ts';
 import { pairingRoutes } from './modules/pairing/routes.ts';
 import { tapRoutes } from './modules/taps/routes.ts';
@@ -56,6 +58,9 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   installErrorHandling(app, options.onServerError ?? (() => {}));
   installRequestLogging(app, ctx);
   app.addSchema(ProblemSchema);
+  // Operations: load shedding first, so an overloaded instance refuses before doing any work.
+  await installLoadShedding(app, ctx);
+  if (metricsExposure(ctx) === 'main') registerMetricsRoute(app, ctx);
 
   await registerApiReference(app, { docsEnabled: ctx.config.docsEnabled });
 
@@ -85,18 +90,27 @@ function installJsonParser(app: App): void {
 }
 
 /** Probes scraped every few seconds would drown the log. */
-const QUIET_ROUTES = new Set(['/health', '/metrics']);
+const QUIET_ROUTES = new Set(['/health', '/livez', '/readyz', '/metrics']);
 
-/** One line per request, with the route pattern (never a raw URL that may carry a pairing code). */
+/**
+ * One line per request, with the route pattern (never a raw URL that may
+ * carry a pairing code) and, once authenticated, who asked: the user and
+ * device ids (never the token), so support can follow one person's requests.
+ */
 function installRequestLogging(app: App, ctx: AppContext): void {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (request.headers.upgrade?.toLowerCase() === 'websocket') ctx.metrics.wsConnectionAttempts.inc();
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     ctx.metrics.httpRequestDuration.observe({ method: request.method, route, status: reply.statusCode }, seconds);
     const level = QUIET_ROUTES.has(route) ? 'debug' : 'info';
-    request.log[level]({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    const who = request.principal ? { userId: request.principal.userId, deviceId: request.principal.deviceId } : {};
+    request.log[level](
+      { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ...who },
+      'request',
+    );
   });
 }

@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { apnsKeyFileProblem, caFileProblem, sqlitePathProblem } from './config-files.ts';
@@ -86,6 +87,31 @@ export const EnvSchema = Type.Object({
   APNS_CONCURRENCY: Int(100, 1, 1000, 'APNs requests in flight per environment'),
   APNS_TIMEOUT_MS: Int(10_000, 100, 120_000, 'Per-request APNs timeout'),
   SENTRY_DSN: Str('Sentry DSN; error reporting is off without it'),
+  // Operations (docs/operations.md)
+  METRICS_TOKEN: Str('When set, /metrics requires Authorization: Bearer <METRICS_TOKEN> (at least 16 characters)'),
+  METRICS_PORT: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 65535, description: 'Serve /metrics on this port only (on HOST), not on the public one' }),
+  ),
+  SHUTDOWN_DELAY_SECONDS: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 300,
+      description:
+        'On SIGTERM, how long /readyz answers 503 before the listener closes, so load balancers stop routing first (default 5 in production, 0 otherwise)',
+    }),
+  ),
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: Int(
+    1000,
+    0,
+    60_000,
+    'Shed new requests with 503 while the mean event-loop delay exceeds this; 0 turns it off',
+  ),
+  LOAD_SHED_HEAP_USED_PERCENT: Int(
+    90,
+    0,
+    100,
+    'Shed new requests with 503 while the V8 heap is fuller than this share of its limit; 0 turns it off',
+  ),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -149,6 +175,12 @@ export interface Config {
   /** Absent when APNs is not configured: the push channel is off. */
   apns?: ApnsConfig;
   sentryDsn?: string;
+  /** /metrics protection (modules/health/metrics-route.ts). */
+  metrics: { token?: string; port?: number };
+  /** SIGTERM: readiness fails for this long before the listener closes. */
+  shutdownDelayMs: number;
+  /** @fastify/under-pressure thresholds; 0 turns one off. */
+  loadShedding: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number; sampleIntervalMs: number };
 }
 
 export class ConfigError extends Error {
@@ -184,6 +216,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (env.WS_MESSAGE_BURST < env.WS_MESSAGES_PER_SECOND) {
     problems.push('WS_MESSAGE_BURST must be at least WS_MESSAGES_PER_SECOND');
   }
+  const shutdownDelaySeconds = env.SHUTDOWN_DELAY_SECONDS ?? (env.NODE_ENV === 'production' ? 5 : 0);
+  problems.push(...operationsProblems(env, shutdownDelaySeconds));
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -228,7 +262,28 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     apns,
     sentryDsn: env.SENTRY_DSN,
+    metrics: { token: env.METRICS_TOKEN, port: env.METRICS_PORT },
+    shutdownDelayMs: shutdownDelaySeconds * 1000,
+    loadShedding: {
+      maxEventLoopDelayMs: env.LOAD_SHED_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: Math.round((getHeapStatistics().heap_size_limit * env.LOAD_SHED_HEAP_USED_PERCENT) / 100),
+      sampleIntervalMs: 1000,
+    },
   };
+}
+
+function operationsProblems(env: Env, shutdownDelaySeconds: number): string[] {
+  const problems: string[] = [];
+  if (env.METRICS_TOKEN !== undefined && env.METRICS_TOKEN.length < 16) {
+    problems.push('METRICS_TOKEN must be at least 16 characters (generate one with: openssl rand -hex 24)');
+  }
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) problems.push('METRICS_PORT must differ from PORT');
+  if (shutdownDelaySeconds >= env.SHUTDOWN_GRACE_SECONDS) {
+    problems.push(
+      `SHUTDOWN_DELAY_SECONDS (${shutdownDelaySeconds}) must be shorter than SHUTDOWN_GRACE_SECONDS (${env.SHUTDOWN_GRACE_SECONDS})`,
+    );
+  }
+  return problems;
 }
 
 function parseEnv(source: Record<string, string | undefined>): Env {

@@ -6,6 +6,11 @@ import { PUSH_LEASE_MS, type DeliveryPolicy } from './delivery/policy.ts';
 import { deliveryProcedures } from './delivery/procedures.ts';
 import { PushDispatcher, type PushChannelState } from './delivery/push-dispatcher.ts';
 import { DeliveryService } from './delivery/service.ts';
+import { databaseSizeBytes } from './db/size.ts';
+import { acquireOwnership } from './db/sqlite-owner.ts';
+import { queryTimer, timeProcedures } from './db/instrument.ts';
+import { Health } from './health.ts';
+import { registerHealthChecks } from './health-checks.ts';
 import { hmacSha256 } from './ids.ts';
 import { Maintenance } from './jobs/maintenance.ts';
 import { childLogger, createLogger, type Logger } from './logger.ts';
@@ -51,6 +56,8 @@ export interface AppContext {
   /** Absent when no push provider is configured (push off). */
   push?: PushDispatcher;
   maintenance: Maintenance;
+  /** Named health checks (health.ts): subsystems add theirs; /livez, /readyz and /health read them. */
+  health: Health;
   services: Services;
   /** The push channel as health reports it. */
   pushState(): PushChannelState;
@@ -74,13 +81,21 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
   const logger = overrides.logger ?? createLogger(config);
   const clock = overrides.clock ?? systemClock;
   const metrics = createMetrics();
-  const database = openDatabase(config.database, {
-    procedures: [...Object.values(deliveryProcedures), ...Object.values(realtimeProcedures)],
-  });
+  // One process owns a SQLite file (db/sqlite-owner.ts): a second one stops here, naming the first.
+  const ownership =
+    config.database.kind === 'sqlite' && config.database.path !== ':memory:' ? acquireOwnership(config.database.path) : undefined;
+  const database = timeProcedures(
+    openDatabase(config.database, {
+      procedures: [...Object.values(deliveryProcedures), ...Object.values(realtimeProcedures)],
+      plugins: [queryTimer(metrics)],
+    }),
+    metrics,
+  );
   try {
     await migrateToLatest(database, childLogger(logger, 'db'));
   } catch (error) {
     await database.close();
+    ownership?.release();
     throw error;
   }
 
@@ -125,6 +140,11 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     intervalMs: config.maintenanceIntervalMs,
   });
 
+  const health = new Health(clock);
+  registerHealthChecks(health, { logger: childLogger(logger, 'db'), database, connections, push });
+  metrics.sources.healthChecks = async () => (await health.report('health')).checks;
+  metrics.sources.databaseSizeBytes = () => databaseSizeBytes(config.database, database);
+
   if (!pushSender)
     pushLogger.info('push channel disabled: APNs is not configured (set APNS_KEY_ID, APNS_TEAM_ID, APNS_BUNDLE_ID and APNS_KEY_PATH)');
 
@@ -140,6 +160,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     presence,
     push,
     maintenance,
+    health,
     services: { auth, devices, accounts, pairing, taps, delivery },
     pushState: () => push?.state() ?? 'disabled',
     async start() {
@@ -155,6 +176,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
       await presence.close();
       await bus.close();
       await database.close();
+      ownership?.release();
     },
   };
 }

@@ -1,12 +1,81 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** Every metric the service exports, named in one place. */
+/** Read at scrape time: set by the context once the database and the health checks exist. */
+interface ScrapeSources {
+  databaseSizeBytes?: () => Promise<number>;
+  healthChecks?: () => Promise<Record<string, { status: string; latencyMs: number }>>;
+}
+
+/** Every metric the service exports, named in one place (ops/ alerts and dashboards use these names). */
 export function createMetrics() {
   const registry = new Registry();
+  // Includes the event-loop delay (nodejs_eventloop_lag_*), heap, RSS and open file descriptors.
   collectDefaultMetrics({ register: registry });
   const r = { registers: [registry] };
+  const sources: ScrapeSources = {};
+  let healthScrape: ReturnType<NonNullable<ScrapeSources['healthChecks']>> | undefined;
+  /** Both health gauges are collected from one run of the checks per scrape. */
+  const checksForScrape = () => {
+    healthScrape ??= (sources.healthChecks?.() ?? Promise.resolve({})).finally(() => setImmediate(() => (healthScrape = undefined)));
+    return healthScrape;
+  };
   return {
     registry,
+    /** The context plugs the scrape-time readings in (see ScrapeSources). */
+    sources,
+    // --- operations (health, database, load shedding, socket attempts)
+    healthCheckUp: new Gauge({
+      ...r,
+      name: 'navi_health_check_up',
+      help: 'Each configured health check at scrape time: 1 ok or degraded, 0 failing',
+      labelNames: ['check'] as const,
+      async collect() {
+        this.reset();
+        for (const [check, result] of Object.entries(await checksForScrape())) this.set({ check }, result.status === 'failing' ? 0 : 1);
+      },
+    }),
+    healthCheckDuration: new Gauge({
+      ...r,
+      name: 'navi_health_check_duration_seconds',
+      help: 'How long each health check took at scrape time (the database check is a round trip)',
+      labelNames: ['check'] as const,
+      async collect() {
+        this.reset();
+        for (const [check, result] of Object.entries(await checksForScrape())) this.set({ check }, result.latencyMs / 1000);
+      },
+    }),
+    databaseSize: new Gauge({
+      ...r,
+      name: 'navi_db_size_bytes',
+      help: 'Size of the database (SQLite: file plus WAL; PostgreSQL: pg_database_size)',
+      async collect() {
+        if (sources.databaseSizeBytes) this.set(await sources.databaseSizeBytes().catch(() => Number.NaN));
+      },
+    }),
+    dbQueryDuration: new Histogram({
+      ...r,
+      name: 'navi_db_query_duration_seconds',
+      help: 'Database round trips by kind: select, insert, update, delete, other, and procedure (a whole transaction of the hot path)',
+      labelNames: ['kind'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    }),
+    loadShed: new Counter({
+      ...r,
+      name: 'navi_load_shed_total',
+      help: 'Requests answered 503 by load shedding, by reason (event_loop_delay, heap)',
+      labelNames: ['reason'] as const,
+    }),
+    wsConnectionAttempts: new Counter({
+      ...r,
+      name: 'navi_ws_connection_attempts_total',
+      help: 'WebSocket upgrade requests received (navi_ws_connections_opened_total counts those that reached hello)',
+    }),
+    wsConnectionsOpened: new Counter({
+      ...r,
+      name: 'navi_ws_connections_opened_total',
+      help: 'WebSocket connections authenticated and opened (hello sent)',
+    }),
+    // --- delivery
     httpRequestDuration: new Histogram({
       ...r,
       name: 'navi_http_request_duration_seconds',

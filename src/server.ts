@@ -7,7 +7,9 @@ import { buildApp } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
 import { createContext } from './context.ts';
 import { resolveJwtSecret } from './jwt-secret.ts';
+import { drainAndClose } from './lifecycle.ts';
 import { childLogger } from './logger.ts';
+import { buildMetricsApp, metricsExposure } from './modules/health/metrics-route.ts';
 import { describeStartFailure, type StartStage } from './start-failure.ts';
 
 /** How far the start got, so a failure can name the setting behind it. */
@@ -25,31 +27,34 @@ async function main(): Promise<void> {
   const log = childLogger(ctx.logger, 'server');
   const reportError = await errorReporter(config, log);
   const app = await buildApp(ctx, { onServerError: reportError });
+  const exposure = metricsExposure(ctx);
+  const metricsApp = exposure === 'separate' ? buildMetricsApp(ctx) : undefined;
 
   closeWithGrace({ delay: config.shutdownGraceMs, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an unexpected error');
     else log.info({ signal }, 'shutting down');
-    await app.close();
-    await ctx.close();
+    await drainAndClose({ app, ctx, metricsApp, log });
   });
 
   await ctx.start();
   starting.stage = 'listen';
   try {
     await app.listen({ host: config.host, port: config.port });
+    if (metricsApp) await metricsApp.listen({ host: config.host, port: config.metrics.port });
   } catch (error) {
+    await metricsApp?.close();
     await app.close();
     await ctx.close();
     throw error;
   }
+  if (exposure === 'off') log.warn('/metrics is off: in production set METRICS_TOKEN or METRICS_PORT (docs/operations.md#metrics)');
   const url = baseUrl(config.host, (app.server.address() as AddressInfo).port);
   const docs = config.docsEnabled ? `${url}/docs` : undefined;
   log.info(
-    { url, docs, database: config.database.kind, push: ctx.pushState() },
+    { url, docs, database: config.database.kind, push: ctx.pushState(), metrics: exposure, health: ctx.health.names },
     `navi is listening on ${url}${docs ? `; API reference at ${docs}` : ''}`,
   );
 }
-
 /** The address to open: a wildcard host (every interface) is reached locally through localhost. */
 function baseUrl(host: string, port: number): string {
   if (host === '0.0.0.0' || host === '::') return `http://localhost:${port}`;

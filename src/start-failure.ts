@@ -1,4 +1,5 @@
 import { ConfigError, type Config } from './config.ts';
+import { DatabaseInUseError } from './db/sqlite-owner.ts';
 
 /** Where the start was when it failed; it decides which setting a failure points at. */
 export type StartStage = 'configuration' | 'secret' | 'database' | 'listen' | 'running';
@@ -27,6 +28,8 @@ interface SystemError {
  */
 export function describeStartFailure(error: unknown, stage: StartStage, config: Config | undefined): StartFailure {
   if (error instanceof ConfigError) return { lines: error.problems };
+  // It names the file and the process that holds it already.
+  if (error instanceof DatabaseInUseError) return { lines: [error.message] };
   const e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as SystemError;
   const message = typeof e.message === 'string' ? e.message : String(error);
   switch (stage) {

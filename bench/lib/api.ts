@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { BENCH_METRICS_TOKEN } from './processes.ts';
 import { mapLimit } from './stats.ts';
 
 /** A signed-up device, as the app holds it after /v1/auth/register. */
@@ -72,7 +73,7 @@ export async function createPairs(baseUrl: string, count: number, concurrency = 
 }
 
 export async function metricsText(baseUrl: string): Promise<string> {
-  const { status, text } = await exchange(new URL('/metrics', baseUrl), 'GET', {});
+  const { status, text } = await exchange(new URL('/metrics', baseUrl), 'GET', { authorization: `Bearer ${BENCH_METRICS_TOKEN}` });
   if (status !== 200) throw new Error(`GET /metrics answered ${status}`);
   return text;
 }

@@ -27,6 +27,9 @@ export const BENCH_LIMITS = {
   RATE_LIMIT_AUTH_PER_MINUTE: '1000000',
 } as const;
 
+/** Production serves /metrics only with a token (or on its own port): the harness scrapes with this one. */
+export const BENCH_METRICS_TOKEN = randomBytes(24).toString('hex');
+
 export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -89,6 +92,9 @@ export class ServerProcess {
         JWT_SECRET: randomBytes(48).toString('base64url'),
         DATABASE_URL: databasePath,
         LOG_LEVEL: 'warn',
+        METRICS_TOKEN: BENCH_METRICS_TOKEN,
+        // Stop at once: no load balancer to drain from here.
+        SHUTDOWN_DELAY_SECONDS: '0',
         ...BENCH_LIMITS,
         ...options.env,
       },

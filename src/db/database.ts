@@ -1,4 +1,4 @@
-import { Kysely, sql, type Dialect } from 'kysely';
+import { Kysely, sql, type Dialect, type KyselyPlugin } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import type { DatabaseConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
@@ -27,6 +27,8 @@ export interface DatabaseHandle {
 export interface OpenOptions {
   /** The procedures features will run; their modules are loaded by the SQLite thread at start. */
   procedures?: Array<Procedure<never, unknown>>;
+  /** Kysely plugins for the queries of this side (metrics). */
+  plugins?: KyselyPlugin[];
 }
 
 /** PostgreSQL's deadlock_detected and serialization_failure: the transaction did nothing and may simply run again. */
@@ -45,7 +47,7 @@ export function openDatabase(config: DatabaseConfig, options: OpenOptions = {}):
     dialect = postgresDialect(config.url).dialect;
     name = 'postgres';
   }
-  const db = new Kysely<Database>({ dialect });
+  const db = new Kysely<Database>({ dialect, plugins: options.plugins ?? [] });
   const transaction = async <T>(work: (trx: Trx) => Promise<T>): Promise<T> => {
     for (let attempt = 1; ; attempt++) {
       try {

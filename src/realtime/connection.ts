@@ -161,6 +161,7 @@ export class ClientConnection implements RegisteredConnection {
       ]);
       if (this.#state !== 'open') return;
       this.#deps.metrics.wsConnections.inc();
+      this.#deps.metrics.wsConnectionsOpened.inc();
       this.#deps.logger.info(
         { userId: this.userId, deviceId: this.deviceId, cursor: resumeFrom ?? null, head: snapshot.head },
         'websocket connected',

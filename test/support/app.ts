@@ -34,7 +34,14 @@ export interface TestAppOptions extends ContextOverrides {
 /** A real app on its own database, optionally listening on a random local port. */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const database = options.database ?? (await createTestDatabase());
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...options.env }) as ResolvedConfig;
+  // Load shedding on the event-loop delay is off unless a test turns it on: on a machine
+  // shared with other test runs a stall of the test process is not this app's overload.
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    LOAD_SHED_EVENT_LOOP_DELAY_MS: '0',
+    ...options.env,
+  }) as ResolvedConfig;
   config.database = database.config;
   config.auth.jwtSecret = options.jwtSecret ?? randomBytes(32).toString('base64url');
   options.configure?.(config);

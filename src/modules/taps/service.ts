@@ -4,6 +4,7 @@ import { deliveriesOfTap } from '../../delivery/deliveries-repo.ts';
 import { readTapEntries } from '../../delivery/log-repo.ts';
 import type { DeliveryService, Principal } from '../../delivery/service.ts';
 import { findTap } from '../../delivery/taps-repo.ts';
+import type { Executor } from '../../db/schema.ts';
 import { AppError, notFound } from '../../errors.ts';
 import { uuidv7 } from '../../ids.ts';
 import type { Metrics } from '../../metrics.ts';
@@ -76,28 +77,38 @@ export class TapService {
 
   /** One tap with its per-device delivery record; only its sender and recipient may see it. */
   async detail(userId: string, tapId: string): Promise<TapDetail> {
-    const { db } = this.#deps.database;
-    const row = await findTap(db, tapId);
-    if (!row || (row.sender_id !== userId && row.recipient_id !== userId)) throw notFound('Tap');
-    const deliveries = await deliveriesOfTap(db, row.seq);
-    return {
-      tap: toTapView(row, userId),
-      deliveries: deliveries.map((d) => ({
-        deviceId: d.device_id,
-        platform: d.platform,
-        status: d.status,
-        channel: d.channel,
-        deliveredAt: toIsoOrNull(d.delivered_at),
-        seenAt: toIsoOrNull(d.seen_at),
-        push: {
-          state: d.push_state,
-          trigger: d.push_trigger,
-          attempts: d.push_attempts,
-          lastReason: d.push_last_reason,
-          apnsId: d.push_apns_id,
-          sentAt: toIsoOrNull(d.push_sent_at),
-        },
-      })),
-    };
+    const detail = await readTapDetail(this.#deps.database.db, tapId, userId);
+    if (!detail || (detail.tap.from !== userId && detail.tap.to !== userId)) throw notFound('Tap');
+    return detail;
   }
+}
+
+/**
+ * The read behind `detail`, without the per-user authorization: for support
+ * tools that run with the database's own rights (`./navi inspect-tap`). The
+ * tap's cursor is the one in `viewer`'s log, the recipient's by default.
+ */
+export async function readTapDetail(db: Executor, tapId: string, viewer?: string): Promise<TapDetail | undefined> {
+  const row = await findTap(db, tapId);
+  if (!row) return undefined;
+  const deliveries = await deliveriesOfTap(db, row.seq);
+  return {
+    tap: toTapView(row, viewer ?? row.recipient_id),
+    deliveries: deliveries.map((d) => ({
+      deviceId: d.device_id,
+      platform: d.platform,
+      status: d.status,
+      channel: d.channel,
+      deliveredAt: toIsoOrNull(d.delivered_at),
+      seenAt: toIsoOrNull(d.seen_at),
+      push: {
+        state: d.push_state,
+        trigger: d.push_trigger,
+        attempts: d.push_attempts,
+        lastReason: d.push_last_reason,
+        apnsId: d.push_apns_id,
+        sentAt: toIsoOrNull(d.push_sent_at),
+      },
+    })),
+  };
 }
