@@ -121,6 +121,8 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
   const delivery = new DeliveryService({ database, clock, bus, metrics, presence, policy, push });
 
   const devices = new DeviceService({ database, clock, bus });
+  // A device signed out or an account deleted through any instance is forgotten by this one's caches at once.
+  bus.onBroadcast((event) => (event.type === 'device.removed' ? devices.forget(event.deviceId) : devices.forgetUser(event.userId)));
   const auth = new AuthService({ database, clock, config: config.auth, devices, logger: childLogger(logger, 'auth') });
   const pairing = new PairingService({
     database,

@@ -141,6 +141,27 @@ export function createMetrics() {
       help: 'Requests refused by a rate limit',
       labelNames: ['limit'] as const,
     }),
+    busMessages: new Counter({
+      ...r,
+      name: 'navi_bus_messages_total',
+      help: 'Events through the cross-instance bus (Redis pub/sub): out published, in received from other instances',
+      labelNames: ['direction'] as const,
+    }),
+    busPublishFailures: new Counter({
+      ...r,
+      name: 'navi_bus_publish_failures_total',
+      help: 'Events the cross-instance bus could not publish (Redis unreachable); the delivery log repairs them',
+    }),
+    logRepairs: new Counter({
+      ...r,
+      name: 'navi_log_repairs_total',
+      help: 'Log entries a connection read from the database because live delivery did not bring them (lost or late on the bus)',
+    }),
+    presenceFallbacks: new Counter({
+      ...r,
+      name: 'navi_presence_fallbacks_total',
+      help: 'Presence operations answered by this instance alone because Redis was unavailable',
+    }),
   };
 }
 

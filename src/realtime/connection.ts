@@ -52,6 +52,7 @@ export class ClientConnection implements RegisteredConnection {
         deps.logger.error({ err: error, userId: this.userId }, 'reading the log for a connection failed');
         this.close(CloseCodes.INTERNAL);
       },
+      repaired: (count) => deps.metrics.logRepairs.inc(count),
       pageSize: deps.config.replayPageSize,
       gapRepairMs: deps.config.gapRepairMs,
       maxHeld: MAX_HELD_ENTRIES,

@@ -17,10 +17,23 @@ export type BusEvent =
 
 export type BusListener = (event: BusEvent) => void;
 
-/** The one seam between features and delivery: in-process now, Redis when several instances run. */
+/** What every instance must hear of, whoever is connected where: its caches forget the device or the account. */
+export type Revocation = { type: 'device.removed'; userId: string; deviceId: string } | { type: 'user.deleted'; userId: string };
+export type RevocationListener = (event: Revocation) => void;
+
+/**
+ * The one seam between features and delivery: in-process for one instance
+ * (memory-bus.ts), through Redis for several (redis-bus.ts). Delivery is at
+ * most once and may reorder; the delivery log repairs what is lost
+ * (docs/delivery.md).
+ */
 export interface EventBus {
   publish(userId: string, event: BusEvent): void;
   /** Returns the unsubscribe function. */
   subscribe(userId: string, listener: BusListener): () => void;
+  /** To every instance, this one included. */
+  broadcast(event: Revocation): void;
+  /** Returns the unsubscribe function. */
+  onBroadcast(listener: RevocationListener): () => void;
   close(): Promise<void>;
 }

@@ -1,9 +1,10 @@
 import type { Logger } from '../logger.ts';
-import type { BusEvent, BusListener, EventBus } from './events.ts';
+import type { BusEvent, BusListener, EventBus, Revocation, RevocationListener } from './events.ts';
 
-/** The single-instance bus: a map from user id to that user's live listeners. */
+/** The single-instance bus: a map from user id to that user's live listeners. Redis's bus keeps one for local delivery too. */
 export class MemoryBus implements EventBus {
   readonly #listeners = new Map<string, Set<BusListener>>();
+  readonly #broadcastListeners = new Set<RevocationListener>();
   readonly #logger: Logger;
 
   constructor(logger: Logger) {
@@ -13,13 +14,7 @@ export class MemoryBus implements EventBus {
   publish(userId: string, event: BusEvent): void {
     const listeners = this.#listeners.get(userId);
     if (!listeners) return;
-    for (const listener of listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.#logger.error({ err: error, event: event.type }, 'bus listener failed');
-      }
-    }
+    for (const listener of listeners) this.#call(() => listener(event), event.type);
   }
 
   subscribe(userId: string, listener: BusListener): () => void {
@@ -37,7 +32,35 @@ export class MemoryBus implements EventBus {
     };
   }
 
+  broadcast(event: Revocation): void {
+    for (const listener of this.#broadcastListeners) this.#call(() => listener(event), event.type);
+  }
+
+  onBroadcast(listener: RevocationListener): () => void {
+    this.#broadcastListeners.add(listener);
+    return () => this.#broadcastListeners.delete(listener);
+  }
+
+  /** Whether any listener of this instance is subscribed to the user. */
+  hasListeners(userId: string): boolean {
+    return this.#listeners.has(userId);
+  }
+
+  /** The users with listeners on this instance. */
+  users(): IterableIterator<string> {
+    return this.#listeners.keys();
+  }
+
   async close(): Promise<void> {
     this.#listeners.clear();
+    this.#broadcastListeners.clear();
+  }
+
+  #call(deliver: () => void, type: string): void {
+    try {
+      deliver();
+    } catch (error) {
+      this.#logger.error({ err: error, event: type }, 'bus listener failed');
+    }
   }
 }

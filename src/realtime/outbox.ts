@@ -10,6 +10,8 @@ export interface OutboxDeps {
   /** The client cannot keep up with a replay. */
   tooSlow(): void;
   failed(error: unknown): void;
+  /** Entries that live delivery did not bring and were read from the database instead (metrics). */
+  repaired(count: number): void;
   /** Entries per database read. */
   pageSize: number;
   /** How long a hole revealed by a live entry may stay open before it is read from the database. */
@@ -135,12 +137,15 @@ export class Outbox {
         this.#known = next - 1;
         break;
       }
+      let sent = 0;
       for (const message of page) {
         const position = Number(message.cursor);
         if (position < this.#next!) continue;
         this.#held.delete(position);
         this.#emit(position, JSON.stringify(message), message.type);
+        sent++;
       }
+      if (!replaying) this.#deps.repaired(sent);
       this.#known = Math.max(this.#known, this.#next! - 1);
       waited = false;
     }

@@ -1,4 +1,4 @@
-import type { BusEvent, BusListener, EventBus } from '../../src/realtime/events.ts';
+import type { BusEvent, BusListener, EventBus, Revocation, RevocationListener } from '../../src/realtime/events.ts';
 import { MemoryBus } from '../../src/realtime/memory-bus.ts';
 import { createLogger } from '../../src/logger.ts';
 
@@ -38,6 +38,14 @@ export class ChaoticBus implements EventBus {
 
   subscribe(userId: string, listener: BusListener): () => void {
     return this.#inner.subscribe(userId, listener);
+  }
+
+  broadcast(event: Revocation): void {
+    this.#inner.broadcast(event);
+  }
+
+  onBroadcast(listener: RevocationListener): () => void {
+    return this.#inner.onBroadcast(listener);
   }
 
   async close(): Promise<void> {

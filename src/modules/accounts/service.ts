@@ -70,6 +70,7 @@ export class AccountService {
     });
     this.#deps.devices.forgetUser(userId);
     this.#deps.bus.publish(userId, { type: 'user.deleted' });
+    this.#deps.bus.broadcast({ type: 'user.deleted', userId });
     this.#deps.pairing.publishEnded(ended);
   }
 }

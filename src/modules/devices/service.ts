@@ -66,6 +66,12 @@ export class DeviceService {
     return userId;
   }
 
+  /** Forgets a device removed through another instance. */
+  forget(deviceId: string): void {
+    this.#removals++;
+    this.#owners.delete(deviceId);
+  }
+
   /** Forgets every device of a user whose account is gone. */
   forgetUser(userId: string): void {
     this.#removals++;
@@ -99,6 +105,7 @@ export class DeviceService {
     this.#removals++;
     this.#owners.delete(deviceId);
     this.#deps.bus.publish(userId, { type: 'device.removed', deviceId, reason });
+    this.#deps.bus.broadcast({ type: 'device.removed', userId, deviceId });
   }
 
   /**
