@@ -14,7 +14,8 @@ import { WriteQueue } from './modules/taps/write-queue.ts';
 import { ApnsClient } from './push/apns/client.ts';
 import { PushDispatcher } from './push/dispatcher.ts';
 import type { PushSender } from './push/sender.ts';
-import { MemoryRateLimiter, type RateLimiter } from './rate-limit.ts';
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './rate-limit.ts';
+import { connectRedis } from './redis.ts';
 import type { ClientConnection } from './realtime/connection.ts';
 import type { EventBus } from './realtime/events.ts';
 import { MemoryBus } from './realtime/memory-bus.ts';
@@ -77,7 +78,7 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
   }
 
   const bus = overrides.bus ?? new MemoryBus(childLogger(logger, 'realtime'));
-  const rateLimiter = overrides.rateLimiter ?? new MemoryRateLimiter(clock);
+  const rateLimiter = overrides.rateLimiter ?? createRateLimiter(config, clock, logger, metrics);
   const connections = new ConnectionRegistry<ClientConnection>({
     maxPerDevice: config.realtime.maxConnectionsPerDevice,
     maxPerUser: config.realtime.maxConnectionsPerUser,
@@ -151,7 +152,20 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
       await push.stop();
       await pushSender?.close();
       await bus.close();
+      await rateLimiter.close();
       await database.close();
     },
   };
+}
+
+/** Shared through Redis when REDIS_URL is set (several instances), otherwise in this process. */
+function createRateLimiter(config: ResolvedConfig, clock: Clock, logger: Logger, metrics: Metrics): RateLimiter {
+  if (!config.redisUrl) return new MemoryRateLimiter(clock);
+  const limitsLogger = childLogger(logger, 'limits');
+  return new RedisRateLimiter({
+    redis: connectRedis(config.redisUrl, limitsLogger),
+    clock,
+    logger: limitsLogger,
+    onFallback: () => metrics.rateLimitFallbacks.inc(),
+  });
 }

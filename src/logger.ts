@@ -34,7 +34,7 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pin
 }
 
 /** The named loggers of the service's subsystems, declared in one place. */
-export const LOGGER_NAMES = ['db', 'auth', 'pairing', 'taps', 'realtime', 'push', 'jobs', 'server'] as const;
+export const LOGGER_NAMES = ['db', 'auth', 'pairing', 'taps', 'realtime', 'push', 'jobs', 'server', 'limits'] as const;
 export type LoggerName = (typeof LOGGER_NAMES)[number];
 
 export const childLogger = (root: Logger, name: LoggerName): Logger => root.child({ module: name });
