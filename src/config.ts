@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
@@ -10,7 +11,6 @@ import { Value } from 'typebox/value';
 const Int = (def: number, minimum: number, maximum: number, description: string) =>
   Type.Integer({ default: def, minimum, maximum, description });
 const Str = (description: string) => Type.Optional(Type.String({ minLength: 1, description }));
-const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
 
 export const EnvSchema = Type.Object({
   NODE_ENV: Type.Enum(['development', 'production', 'test'], {
@@ -32,8 +32,33 @@ export const EnvSchema = Type.Object({
   REFRESH_REUSE_GRACE_SECONDS: Int(30, 0, 300, 'How long the previous refresh token still works, for a client that lost the response'),
   PAIRING_CODE_TTL_SECONDS: Int(600, 60, 86_400, 'Pairing code lifetime'),
   MAX_PAIRINGS_PER_USER: Int(5, 1, 100, 'How many partners one user may have'),
+  PAIRING_FAILED_GUESSES_PER_NETWORK_PER_HOUR: Int(
+    30,
+    1,
+    1_000_000,
+    'Pairing codes that match nothing, per client network (IPv4 address or IPv6 /64) per hour',
+  ),
+  PAIRING_FAILED_GUESSES_PER_MINUTE: Int(
+    1000,
+    1,
+    10_000_000,
+    'Pairing codes that match nothing, per minute across all clients (see docs/security.md)',
+  ),
   MAINTENANCE_INTERVAL_SECONDS: Int(60, 1, 86_400, 'How often expired codes and tokens are purged'),
-  TRUST_PROXY: Bool(false, 'Trust X-Forwarded-For (set when behind a load balancer)'),
+  TRUST_PROXY: Type.String({
+    minLength: 1,
+    default: 'false',
+    description:
+      'Which X-Forwarded-For hops to believe: false (none; the default), the number of proxies in front of Navi (e.g. 1 behind one load balancer), or a comma-separated list of their addresses or CIDRs (e.g. 10.0.0.0/8); see docs/security.md',
+  }),
+  REQUEST_TIMEOUT_SECONDS: Int(
+    15,
+    1,
+    300,
+    'A request (headers and body) must arrive within this time, or it is answered 408 and its connection closed',
+  ),
+  CORS_ORIGINS: Str('Comma-separated origins (e.g. https://app.example.com) whose web pages may call the API; none by default'),
+  REDIS_URL: Str('redis:// or rediss:// URL; when set, rate limits are shared by every instance through Redis'),
   RATE_LIMIT_AUTH_PER_MINUTE: Int(30, 1, 1_000_000, 'Registrations and refreshes per client IP per minute'),
   RATE_LIMIT_PAIRING_PER_MINUTE: Int(20, 1, 1_000_000, 'Pairing code creations and redemptions per user per minute'),
   RATE_LIMIT_TAPS_PER_MINUTE: Int(300, 1, 10_000_000, 'Taps per user per minute'),
@@ -71,6 +96,7 @@ export type Env = Static<typeof EnvSchema>;
 export type NodeEnv = Env['NODE_ENV'];
 export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 export type ApnsEnvironment = 'sandbox' | 'production';
+export type TrustProxy = false | number | string[];
 
 export interface ApnsConfig {
   key: { path: string } | { pem: string };
@@ -90,7 +116,13 @@ export interface Config {
   port: number;
   logLevel: Env['LOG_LEVEL'];
   database: DatabaseConfig;
-  trustProxy: boolean;
+  /** false, a hop count, or trusted proxy addresses/CIDRs (see parseTrustProxy). */
+  trustProxy: TrustProxy;
+  requestTimeoutMs: number;
+  /** Origins allowed to call the API from a browser; empty: CORS is off. */
+  corsOrigins: string[];
+  /** Absent: rate limits are per instance. */
+  redisUrl?: string;
   shutdownGraceMs: number;
   auth: {
     /** Undefined until `ensureJwtSecret` resolves it (see jwt-secret.ts). */
@@ -101,7 +133,12 @@ export interface Config {
     refreshTokenTtlSeconds: number;
     refreshReuseGraceSeconds: number;
   };
-  pairing: { codeTtlSeconds: number; maxPairingsPerUser: number };
+  pairing: {
+    codeTtlSeconds: number;
+    maxPairingsPerUser: number;
+    failedGuessesPerNetworkPerHour: number;
+    failedGuessesPerMinute: number;
+  };
   maintenanceIntervalMs: number;
   rateLimits: { authPerMinute: number; pairingPerMinute: number; tapsPerMinute: number };
   delivery: { ackWindowMs: number; tapTtlSeconds: number };
@@ -147,6 +184,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
 
   const database = parseDatabaseUrl(env.DATABASE_URL, problems);
   const apns = parseApns(env, problems);
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems);
+  const corsOrigins = parseOrigins(env.CORS_ORIGINS, problems);
+  if (env.REDIS_URL !== undefined && !/^rediss?:\/\/[^\s]+$/i.test(env.REDIS_URL))
+    problems.push('REDIS_URL must be a redis:// or rediss:// URL');
   if (env.WS_MESSAGE_BURST < env.WS_MESSAGES_PER_SECOND) {
     problems.push('WS_MESSAGE_BURST must be at least WS_MESSAGES_PER_SECOND');
   }
@@ -158,7 +199,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
     database,
-    trustProxy: env.TRUST_PROXY,
+    trustProxy,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_SECONDS * 1000,
+    corsOrigins,
+    redisUrl: env.REDIS_URL,
     shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     auth: {
       jwtSecret: env.JWT_SECRET,
@@ -168,7 +212,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
       refreshReuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
     },
-    pairing: { codeTtlSeconds: env.PAIRING_CODE_TTL_SECONDS, maxPairingsPerUser: env.MAX_PAIRINGS_PER_USER },
+    pairing: {
+      codeTtlSeconds: env.PAIRING_CODE_TTL_SECONDS,
+      maxPairingsPerUser: env.MAX_PAIRINGS_PER_USER,
+      failedGuessesPerNetworkPerHour: env.PAIRING_FAILED_GUESSES_PER_NETWORK_PER_HOUR,
+      failedGuessesPerMinute: env.PAIRING_FAILED_GUESSES_PER_MINUTE,
+    },
     maintenanceIntervalMs: env.MAINTENANCE_INTERVAL_SECONDS * 1000,
     rateLimits: {
       authPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE,
@@ -224,6 +273,64 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
   }
   const path = url.replace(/^file:/, '');
   return { kind: 'sqlite', path: path === ':memory:' || isAbsolute(path) ? path : resolve(path) };
+}
+
+/**
+ * X-Forwarded-For is written by whoever sends the request, so only the hops
+ * appended by proxies we run can be believed: a count of them, or their
+ * addresses. `true` (believe every hop) let any client choose its address.
+ */
+function parseTrustProxy(value: string, problems: string[]): TrustProxy {
+  const text = value.trim().toLowerCase();
+  if (text === 'false' || text === '0') return false;
+  if (text === 'true') {
+    problems.push(
+      'TRUST_PROXY=true would believe addresses a client writes itself; set the number of proxies in front of Navi (usually TRUST_PROXY=1) or their addresses (e.g. TRUST_PROXY=10.0.0.0/8)',
+    );
+    return false;
+  }
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    if (hops > 10) problems.push('TRUST_PROXY as a hop count must be between 0 and 10');
+    return hops;
+  }
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const named = new Set(['loopback', 'linklocal', 'uniquelocal']);
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    const maxBits = family === 4 ? 32 : 128;
+    const validBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (!named.has(entry) && (family === 0 || !validBits || extra !== undefined)) {
+      problems.push(`TRUST_PROXY: ${JSON.stringify(entry)} is not an address, a CIDR or one of loopback, linklocal, uniquelocal`);
+    }
+  }
+  return entries;
+}
+
+function parseOrigins(value: string | undefined, problems: string[]): string[] {
+  if (value === undefined) return [];
+  const origins = value
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      problems.push(
+        `CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like https://app.example.com (scheme, host, optional port; nothing else)`,
+      );
+    }
+  }
+  return origins;
 }
 
 function parseApns(env: Env, problems: string[]): ApnsConfig | undefined {
