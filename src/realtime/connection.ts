@@ -224,7 +224,7 @@ export class ClientConnection implements RegisteredConnection {
     const me = { userId: this.userId, deviceId: this.deviceId };
     switch (message.type) {
       case 'auth': {
-        const renewed = this.#deps.auth.verifyAccessToken(message.token);
+        const renewed = await this.#deps.auth.authenticate(message.token);
         if (renewed.userId !== this.userId || renewed.deviceId !== this.deviceId) {
           this.close(CloseCodes.AUTH_FAILED, 'token belongs to another device');
           return;
