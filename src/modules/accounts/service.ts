@@ -1,4 +1,4 @@
-import { notFound } from '../../errors.ts';
+import { AppError } from '../../errors.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
 import type { EventBus } from '../../realtime/events.ts';
 import type { DeviceService } from '../devices/service.ts';
@@ -20,7 +20,8 @@ export class AccountService {
 
   async me(principal: { userId: string; deviceId: string }) {
     const user = await this.#deps.database.db.selectFrom('users').selectAll().where('id', '=', principal.userId).executeTakeFirst();
-    if (!user) throw notFound('User');
+    // Only a request racing its own account deletion gets here: it is signed out.
+    if (!user) throw new AppError('INVALID_TOKEN', 'This account no longer exists');
     const [devices, pairings] = await Promise.all([
       this.#deps.devices.list(principal.userId, principal.deviceId),
       this.#deps.pairing.list(principal.userId),

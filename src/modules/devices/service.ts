@@ -61,6 +61,17 @@ export class DeviceService {
     return row.user_id;
   }
 
+  /** Whether the device exists and is the user's, asked of the database itself (no cache). */
+  async exists(userId: string, deviceId: string): Promise<boolean> {
+    const row = await this.#deps.database.db
+      .selectFrom('devices')
+      .select('id')
+      .where('id', '=', deviceId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** Forgets every device of a user whose account is gone. */
   forgetUser(userId: string): void {
     for (const [deviceId, known] of this.#owners) if (known.userId === userId) this.#owners.delete(deviceId);
