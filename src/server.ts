@@ -1,8 +1,8 @@
 import closeWithGrace from 'close-with-grace';
-import type { FastifyRequest } from 'fastify';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createContext } from './context.ts';
+import { createErrorReporter } from './error-reporting.ts';
 import { resolveJwtSecret } from './jwt-secret.ts';
 import { childLogger } from './logger.ts';
 
@@ -20,30 +20,20 @@ async function main(): Promise<void> {
   }
   const ctx = await createContext(resolveJwtSecret(config));
   const log = childLogger(ctx.logger, 'server');
-  const reportError = await errorReporter(config, log);
-  const app = await buildApp(ctx, { onServerError: reportError });
+  const errorReporter = await createErrorReporter(config, log);
+  const app = await buildApp(ctx, { onServerError: errorReporter?.report });
 
   closeWithGrace({ delay: config.shutdownGraceMs, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an unexpected error');
     else log.info({ signal }, 'shutting down');
     await app.close();
     await ctx.close();
+    await errorReporter?.close();
   });
 
   await ctx.start();
   await app.listen({ host: config.host, port: config.port });
   log.info({ database: config.database.kind, push: ctx.push.state() }, 'navi is listening');
-}
-
-/** Sentry only when a DSN is configured; otherwise errors are only logged. */
-async function errorReporter(config: Config, log: ReturnType<typeof childLogger>) {
-  if (!config.sentryDsn) return undefined;
-  const Sentry = await import('@sentry/node');
-  Sentry.init({ dsn: config.sentryDsn, environment: config.env });
-  log.info('error reporting to Sentry is on');
-  return (error: unknown, request: FastifyRequest) => {
-    Sentry.captureException(error, { tags: { requestId: request.id, route: request.routeOptions.url ?? 'unmatched' } });
-  };
 }
 
 await main();
