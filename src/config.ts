@@ -59,7 +59,7 @@ export const EnvSchema = Type.Object({
   ),
   CORS_ORIGINS: Str('Comma-separated origins (e.g. https://app.example.com) whose web pages may call the API; none by default'),
   REDIS_URL: Str('redis:// or rediss:// URL; when set, rate limits are shared by every instance through Redis'),
-  RATE_LIMIT_AUTH_PER_MINUTE: Int(30, 1, 1_000_000, 'Registrations and refreshes per client IP per minute'),
+  RATE_LIMIT_AUTH_PER_MINUTE: Int(30, 1, 1_000_000, 'Registrations and refreshes per client network (IPv4 address or IPv6 /64) per minute'),
   RATE_LIMIT_PAIRING_PER_MINUTE: Int(20, 1, 1_000_000, 'Pairing code creations and redemptions per user per minute'),
   RATE_LIMIT_TAPS_PER_MINUTE: Int(300, 1, 10_000_000, 'Taps per user per minute'),
   ACK_WINDOW_MS: Int(3000, 100, 60_000, 'How long a live socket has to ack a tap before the device is pushed'),
