@@ -9,11 +9,12 @@ const EVICT_FRACTION = 0.2;
  * Per-key budgets in this process (one instance). Memory is bounded by
  * `maxKeys`, and no flood of distinct keys can reset anyone's budget: when the
  * table is full, keys that owe nothing are dropped first (forgetting them
- * changes nothing), then the keys that owe least. A caller who is being
- * refused owes close to a whole window, so evicting it would take more than
- * `maxKeys` keys that each owe more, i.e. `limit` requests on every one of
- * them inside one window (3 million requests a minute at the default auth
- * limit), not 100,000 requests with spoofed addresses.
+ * changes nothing), then the keys that owe least. A caller being refused owes
+ * nearly a whole window; to push it out, the table must fill with keys that
+ * each owe more, i.e. that each spent nearly their whole budget within one
+ * window (some 3 million requests a minute at the default auth limit), not
+ * one request per spoofed address. In general a flood in which every key made
+ * k requests can give another key at most k requests back.
  */
 export class MemoryRateLimiter implements RateLimiter {
   /** Key -> theoretical arrival time (see gcra.ts). */
