@@ -88,13 +88,15 @@ describe('request bodies', () => {
     const head = `PATCH /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
     const { firstLine, ms } = await trickle(head, body, 300);
     assert.equal(firstLine, 'HTTP/1.1 408 Request Timeout');
-    assert.ok(ms >= 2000 && ms < 3500, `${ms} ms`);
+    // Node checks its deadlines every second; the rest is a loaded machine's slack (before: 60 to 90 s).
+    assert.ok(ms >= 2000 && ms < 4500, `${ms} ms`);
   });
 
   test('trickled headers are cut at the same deadline', async () => {
     const { firstLine, ms } = await trickle('', `GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ${'y'.repeat(100)}\r\n\r\n`, 200);
     assert.match(firstLine, /^(HTTP\/1.1 408 Request Timeout)?$/);
-    assert.ok(ms >= 2000 && ms < 3500, `${ms} ms`);
+    // Node checks its deadlines every second; the rest is a loaded machine's slack (before: 60 to 90 s).
+    assert.ok(ms >= 2000 && ms < 4500, `${ms} ms`);
   });
 
   test('a slow client that finishes in time is served', async () => {

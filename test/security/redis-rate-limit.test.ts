@@ -130,7 +130,8 @@ describe('the Redis rate limiter', () => {
         [201, 201, 201, 429, 429],
       );
       assert.ok(
-        down.every((d) => d.ms < 1000),
+        // Bounded by this request's own work, not by Redis (an offline queue would wait for it forever).
+        down.every((d) => d.ms < 2000),
         JSON.stringify(down),
       );
 
@@ -148,7 +149,7 @@ describe('the Redis rate limiter', () => {
       const hung = [];
       for (let i = 0; i < 4; i++) hung.push(await timed());
       assert.ok(
-        hung.every((d) => d.status !== 500 && d.ms < REDIS_COMMAND_TIMEOUT_MS + 750),
+        hung.every((d) => d.status !== 500 && d.ms < REDIS_COMMAND_TIMEOUT_MS + 1750),
         JSON.stringify(hung),
       );
       const fallbacks = await t.ctx.metrics.rateLimitFallbacks.get();
