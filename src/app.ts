@@ -2,9 +2,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
 import type { AppContext } from './context.ts';
 import type { App } from './http/app-type.ts';
+import { fastifyTrustProxy } from './http/client-address.ts';
+import { installBodyRules } from './http/bodies.ts';
 import { installErrorHandling, sendProblem } from './http/error-handler.ts';
+import { explainRaces } from './http/races.ts';
 import { requestIdOf } from './http/request-id.ts';
 import { ProblemSchema } from './http/schemas.ts';
+import { installSecurityHeaders } from './http/security-headers.ts';
 import { createAjv } from './http/validation.ts';
 import { registerApiReference } from './http/reference.ts';
 import { accountRoutes } from './modules/accounts/routes.ts';
@@ -32,10 +36,19 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
     loggerInstance: ctx.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: requestIdOf,
-    trustProxy: ctx.config.trustProxy,
+    trustProxy: fastifyTrustProxy(ctx.config.trustProxy),
     bodyLimit: BODY_LIMIT_BYTES,
-    // Fastify's request timeout is off by default; a slow-loris client must not hold a socket forever.
-    requestTimeout: 15_000,
+    // A slow-loris client must not hold a socket: the whole request (headers
+    // and body) has to arrive in time. Node checks its deadlines only every
+    // connectionsCheckingInterval (30 s by default) and honours them only when
+    // given at creation, which let a trickled body live ~90 s; given here and
+    // checked every second, it is cut within a second of the deadline.
+    requestTimeout: ctx.config.requestTimeoutMs,
+    http: {
+      requestTimeout: ctx.config.requestTimeoutMs,
+      headersTimeout: ctx.config.requestTimeoutMs,
+      connectionsCheckingInterval: 1000,
+    },
     connectionTimeout: 0,
     // Longer than the ~60 s idle timeout of common load balancers, so they close first.
     keepAliveTimeout: 72_000,
@@ -55,9 +68,12 @@ export async function buildApp(ctx: AppContext, options: BuildOptions = {}): Pro
   const coercing = createAjv('coercing');
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
   installJsonParser(app);
-  installErrorHandling(app, options.onServerError ?? (() => {}));
+  installErrorHandling(app, options.onServerError ?? (() => {}), explainRaces(ctx.services.devices));
   installRequestLogging(app, ctx);
   app.addSchema(ProblemSchema);
+  // Security: before every route, so each one gets the headers and the body rules.
+  installBodyRules(app);
+  await installSecurityHeaders(app, { corsOrigins: ctx.config.corsOrigins });
   // Operations: load shedding first, so an overloaded instance refuses before doing any work.
   await installLoadShedding(app, ctx);
   if (metricsExposure(ctx) === 'main') registerMetricsRoute(app, ctx);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { Type, type Static } from 'typebox';
@@ -40,13 +41,51 @@ export const EnvSchema = Type.Object({
   REFRESH_REUSE_GRACE_SECONDS: Int(30, 0, 300, 'How long the previous refresh token still works, for a client that lost the response'),
   PAIRING_CODE_TTL_SECONDS: Int(600, 60, 86_400, 'Pairing code lifetime'),
   MAX_PAIRINGS_PER_USER: Int(5, 1, 100, 'How many partners one user may have'),
+  PAIRING_FAILED_GUESSES_PER_NETWORK_PER_HOUR: Int(
+    30,
+    1,
+    1_000_000,
+    'Pairing codes that match nothing, per client network (IPv4 address or IPv6 /64) per hour',
+  ),
+  PAIRING_FAILED_GUESSES_PER_MINUTE: Int(
+    1000,
+    1,
+    10_000_000,
+    'Pairing codes that match nothing, per minute across all clients (see docs/security.md)',
+  ),
   MAINTENANCE_INTERVAL_SECONDS: Int(60, 1, 86_400, 'How often expired codes and tokens are purged'),
-  TRUST_PROXY: Bool(false, 'Trust X-Forwarded-For (set when behind a load balancer)'),
   DOCS_ENABLED: Bool(
     true,
     'Serve the interactive API reference at /docs, its assets and the documents it links; /openapi.json is served either way',
   ),
-  RATE_LIMIT_AUTH_PER_MINUTE: Int(30, 1, 1_000_000, 'Registrations and refreshes per client IP per minute'),
+  TRUST_PROXY: Type.String({
+    minLength: 1,
+    default: 'false',
+    description:
+      'Which X-Forwarded-For hops to believe: false (none; the default), the number of proxies in front of Navi (e.g. 1 behind one load balancer), or a comma-separated list of their addresses or CIDRs (e.g. 10.0.0.0/8); see docs/security.md',
+  }),
+  REQUEST_TIMEOUT_SECONDS: Int(
+    15,
+    1,
+    300,
+    'A request (headers and body) must arrive within this time, or it is answered 408 and its connection closed',
+  ),
+  CORS_ORIGINS: Str('Comma-separated origins (e.g. https://app.example.com) whose web pages may call the API; none by default'),
+  REDIS_URL: Str(
+    'redis:// or rediss:// URL: what several instances share (live delivery, presence, rate limits, revocations); required to run more than one instance (docs/scaling.md)',
+  ),
+  REDIS_KEY_PREFIX: Type.String({
+    minLength: 1,
+    default: 'navi:',
+    description: 'Prefix of every Redis key and channel (deployments may share a Redis)',
+  }),
+  PRESENCE_HEARTBEAT_SECONDS: Int(
+    5,
+    1,
+    60,
+    'With Redis: how often an instance tells the others it is alive; the users of one that dies are shown offline within about four heartbeats',
+  ),
+  RATE_LIMIT_AUTH_PER_MINUTE: Int(30, 1, 1_000_000, 'Registrations and refreshes per client network (IPv4 address or IPv6 /64) per minute'),
   RATE_LIMIT_PAIRING_PER_MINUTE: Int(20, 1, 1_000_000, 'Pairing code creations and redemptions per user per minute'),
   RATE_LIMIT_TAPS_PER_MINUTE: Int(300, 1, 10_000_000, 'Taps per user per minute'),
   ACK_WINDOW_MS: Int(3000, 100, 60_000, 'How long a live socket has to ack a tap before the device is pushed'),
@@ -118,6 +157,7 @@ export type Env = Static<typeof EnvSchema>;
 export type NodeEnv = Env['NODE_ENV'];
 export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 export type ApnsEnvironment = 'sandbox' | 'production';
+export type TrustProxy = false | number | string[];
 
 export interface ApnsConfig {
   key: { path: string } | { pem: string };
@@ -141,7 +181,13 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   logFormat: Env['LOG_FORMAT'];
   database: DatabaseConfig;
-  trustProxy: boolean;
+  /** false, a hop count, or trusted proxy addresses/CIDRs (see parseTrustProxy). */
+  trustProxy: TrustProxy;
+  requestTimeoutMs: number;
+  /** Origins allowed to call the API from a browser; empty: CORS is off. */
+  corsOrigins: string[];
+  /** Absent: one instance (in-process bus, presence and rate limits). */
+  redis?: { url: string; prefix: string; heartbeatMs: number };
   /** Whether /docs (the interactive reference) is served. */
   docsEnabled: boolean;
   shutdownGraceMs: number;
@@ -154,7 +200,12 @@ export interface Config {
     refreshTokenTtlSeconds: number;
     refreshReuseGraceSeconds: number;
   };
-  pairing: { codeTtlSeconds: number; maxPairingsPerUser: number };
+  pairing: {
+    codeTtlSeconds: number;
+    maxPairingsPerUser: number;
+    failedGuessesPerNetworkPerHour: number;
+    failedGuessesPerMinute: number;
+  };
   maintenanceIntervalMs: number;
   rateLimits: { authPerMinute: number; pairingPerMinute: number; tapsPerMinute: number };
   delivery: { ackWindowMs: number; tapTtlSeconds: number };
@@ -213,6 +264,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const database = parseDatabaseUrl(env.DATABASE_URL, problems);
   const apns = parseApns(env, problems);
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems);
+  const corsOrigins = parseOrigins(env.CORS_ORIGINS, problems);
+  if (env.REDIS_URL !== undefined && !/^rediss?:\/\/[^\s]+$/i.test(env.REDIS_URL))
+    problems.push('REDIS_URL must be a redis:// or rediss:// URL');
   if (env.WS_MESSAGE_BURST < env.WS_MESSAGES_PER_SECOND) {
     problems.push('WS_MESSAGE_BURST must be at least WS_MESSAGES_PER_SECOND');
   }
@@ -227,7 +282,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     logLevel: env.LOG_LEVEL,
     logFormat: env.LOG_FORMAT,
     database,
-    trustProxy: env.TRUST_PROXY,
+    trustProxy,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_SECONDS * 1000,
+    corsOrigins,
+    redis:
+      env.REDIS_URL === undefined
+        ? undefined
+        : { url: env.REDIS_URL, prefix: env.REDIS_KEY_PREFIX, heartbeatMs: env.PRESENCE_HEARTBEAT_SECONDS * 1000 },
     docsEnabled: env.DOCS_ENABLED,
     shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     auth: {
@@ -238,7 +299,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       refreshTokenTtlSeconds: env.REFRESH_TOKEN_TTL_SECONDS,
       refreshReuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
     },
-    pairing: { codeTtlSeconds: env.PAIRING_CODE_TTL_SECONDS, maxPairingsPerUser: env.MAX_PAIRINGS_PER_USER },
+    pairing: {
+      codeTtlSeconds: env.PAIRING_CODE_TTL_SECONDS,
+      maxPairingsPerUser: env.MAX_PAIRINGS_PER_USER,
+      failedGuessesPerNetworkPerHour: env.PAIRING_FAILED_GUESSES_PER_NETWORK_PER_HOUR,
+      failedGuessesPerMinute: env.PAIRING_FAILED_GUESSES_PER_MINUTE,
+    },
     maintenanceIntervalMs: env.MAINTENANCE_INTERVAL_SECONDS * 1000,
     rateLimits: {
       authPerMinute: env.RATE_LIMIT_AUTH_PER_MINUTE,
@@ -329,6 +395,64 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
   const problem = sqlitePathProblem(resolved);
   if (problem !== undefined) problems.push(`DATABASE_URL=${JSON.stringify(url)}: ${problem}`);
   return { kind: 'sqlite', path: resolved };
+}
+
+/**
+ * X-Forwarded-For is written by whoever sends the request, so only the hops
+ * appended by proxies we run can be believed: a count of them, or their
+ * addresses. `true` (believe every hop) let any client choose its address.
+ */
+function parseTrustProxy(value: string, problems: string[]): TrustProxy {
+  const text = value.trim().toLowerCase();
+  if (text === 'false' || text === '0') return false;
+  if (text === 'true') {
+    problems.push(
+      'TRUST_PROXY=true would believe addresses a client writes itself; set the number of proxies in front of Navi (usually TRUST_PROXY=1) or their addresses (e.g. TRUST_PROXY=10.0.0.0/8)',
+    );
+    return false;
+  }
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    if (hops > 10) problems.push('TRUST_PROXY as a hop count must be between 0 and 10');
+    return hops;
+  }
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const named = new Set(['loopback', 'linklocal', 'uniquelocal']);
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    const maxBits = family === 4 ? 32 : 128;
+    const validBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (!named.has(entry) && (family === 0 || !validBits || extra !== undefined)) {
+      problems.push(`TRUST_PROXY: ${JSON.stringify(entry)} is not an address, a CIDR or one of loopback, linklocal, uniquelocal`);
+    }
+  }
+  return entries;
+}
+
+function parseOrigins(value: string | undefined, problems: string[]): string[] {
+  if (value === undefined) return [];
+  const origins = value
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      problems.push(
+        `CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like https://app.example.com (scheme, host, optional port; nothing else)`,
+      );
+    }
+  }
+  return origins;
 }
 
 function parseApns(env: Env, problems: string[]): ApnsConfig | undefined {

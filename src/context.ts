@@ -6,6 +6,7 @@ import { PUSH_LEASE_MS, type DeliveryPolicy } from './delivery/policy.ts';
 import { deliveryProcedures } from './delivery/procedures.ts';
 import { PushDispatcher, type PushChannelState } from './delivery/push-dispatcher.ts';
 import { DeliveryService } from './delivery/service.ts';
+import { claimInstanceSlot, type InstanceSlot } from './db/instances.ts';
 import { databaseSizeBytes } from './db/size.ts';
 import { acquireOwnership } from './db/sqlite-owner.ts';
 import { queryTimer, timeProcedures } from './db/instrument.ts';
@@ -22,13 +23,14 @@ import { PairingService } from './modules/pairing/service.ts';
 import { TapService } from './modules/taps/service.ts';
 import { ApnsClient } from './push/apns/client.ts';
 import type { PushSender } from './push/sender.ts';
-import { MemoryRateLimiter, type RateLimiter } from './rate-limit.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import type { ClientConnection } from './realtime/connection.ts';
 import type { EventBus } from './realtime/events.ts';
-import { MemoryBus } from './realtime/memory-bus.ts';
-import { LocalPresence, type Presence } from './realtime/presence.ts';
+import { Liveness } from './realtime/liveness.ts';
+import type { Presence } from './realtime/presence.ts';
 import { ConnectionRegistry } from './realtime/registry.ts';
 import { realtimeProcedures } from './realtime/snapshot.ts';
+import { createSharedState } from './shared-state.ts';
 
 export type ResolvedConfig = Config & { auth: Config['auth'] & { jwtSecret: string } };
 
@@ -58,6 +60,8 @@ export interface AppContext {
   maintenance: Maintenance;
   /** Named health checks (health.ts): subsystems add theirs; /livez, /readyz and /health read them. */
   health: Health;
+  /** The log check and presence announcements (realtime/liveness.ts). */
+  liveness: Liveness;
   services: Services;
   /** The push channel as health reports it. */
   pushState(): PushChannelState;
@@ -99,13 +103,41 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     throw error;
   }
 
-  const bus = overrides.bus ?? new MemoryBus(childLogger(logger, 'realtime'));
-  const rateLimiter = overrides.rateLimiter ?? new MemoryRateLimiter(clock);
+  // PostgreSQL: several instances only with Redis (db/instances.ts); SQLite has one owner already.
+  let slot: InstanceSlot | undefined;
+  if (config.database.kind === 'postgres') {
+    try {
+      slot = await claimInstanceSlot(config.database.url, config.redis !== undefined);
+    } catch (error) {
+      await database.close();
+      throw error;
+    }
+  }
+
+  const health = new Health(clock);
   const connections = new ConnectionRegistry<ClientConnection>({
     maxPerDevice: config.realtime.maxConnectionsPerDevice,
     maxPerUser: config.realtime.maxConnectionsPerUser,
   });
-  const presence = new LocalPresence(connections);
+  // Late-bound: the shared parts call into what is built from them.
+  const late: { liveness?: Liveness } = {};
+  const shared = createSharedState({
+    config,
+    connections,
+    clock,
+    logger,
+    metrics,
+    health,
+    bus: overrides.bus,
+    rateLimiter: overrides.rateLimiter,
+    events: {
+      busRecovered: () => late.liveness?.checkLogs(),
+      usersOffline: (userIds) => {
+        for (const userId of userIds) late.liveness?.announcePresence(userId);
+      },
+    },
+  });
+  const { bus, presence, rateLimiter } = shared;
   const pushLogger = childLogger(logger, 'push');
   const pushSender =
     overrides.pushSender === null
@@ -142,7 +174,14 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     intervalMs: config.maintenanceIntervalMs,
   });
 
-  const health = new Health(clock);
+  const liveness = (late.liveness = new Liveness({
+    connections,
+    presence,
+    bus,
+    delivery,
+    partnerIds: (id) => pairing.partnerIds(id),
+    logger: childLogger(logger, 'realtime'),
+  }));
   registerHealthChecks(health, { logger: childLogger(logger, 'db'), database, connections, push });
   metrics.sources.healthChecks = async () => (await health.report('health')).checks;
   metrics.sources.databaseSizeBytes = () => databaseSizeBytes(config.database, database);
@@ -163,9 +202,11 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
     push,
     maintenance,
     health,
+    liveness,
     services: { auth, devices, accounts, pairing, taps, delivery },
     pushState: () => push?.state() ?? 'disabled',
     async start() {
+      await shared.start();
       if (push) await push.start();
       else await settleOutstandingAsDisabled(database.db);
       maintenance.start();
@@ -175,9 +216,9 @@ export async function createContext(config: ResolvedConfig, overrides: ContextOv
       await delivery.drain();
       await push?.stop();
       await pushSender?.close();
-      await presence.close();
-      await bus.close();
+      await shared.close();
       await database.close();
+      await slot?.release();
       ownership?.release();
     },
   };

@@ -56,7 +56,7 @@ const PRETTY: pino.TransportSingleOptions = {
 };
 
 /** The named loggers of the service's subsystems, declared in one place. */
-export const LOGGER_NAMES = ['db', 'auth', 'pairing', 'taps', 'realtime', 'push', 'jobs', 'server'] as const;
+export const LOGGER_NAMES = ['db', 'auth', 'pairing', 'taps', 'realtime', 'push', 'jobs', 'server', 'limits', 'shared'] as const;
 export type LoggerName = (typeof LOGGER_NAMES)[number];
 
 export const childLogger = (root: Logger, name: LoggerName): Logger => root.child({ module: name });

@@ -162,6 +162,17 @@ export function createMetrics() {
       name: 'navi_presence_fallbacks_total',
       help: 'Presence operations answered by this instance alone because Redis was unavailable',
     }),
+    rateLimitFallbacks: new Counter({
+      ...r,
+      name: 'navi_rate_limit_fallbacks_total',
+      help: 'Rate-limit decisions taken in-process because Redis was unavailable (limits then hold per instance)',
+    }),
+    pairingGuessesRefused: new Counter({
+      ...r,
+      name: 'navi_pairing_guesses_refused_total',
+      help: 'Pairing redemptions refused because a failed-guess budget was spent, by budget (network, global); a rise is a guessing attack',
+      labelNames: ['budget'] as const,
+    }),
   };
 }
 

@@ -1,11 +1,11 @@
 // First, before any other module runs: one clear line on a Node.js that is too old.
 import '../scripts/require-node.cjs';
 import closeWithGrace from 'close-with-grace';
-import type { FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
 import { createContext } from './context.ts';
+import { createErrorReporter } from './error-reporting.ts';
 import { resolveJwtSecret } from './jwt-secret.ts';
 import { drainAndClose } from './lifecycle.ts';
 import { childLogger } from './logger.ts';
@@ -25,8 +25,8 @@ async function main(): Promise<void> {
   const ctx = await createContext(resolved);
   starting.stage = 'running';
   const log = childLogger(ctx.logger, 'server');
-  const reportError = await errorReporter(config, log);
-  const app = await buildApp(ctx, { onServerError: reportError });
+  const errorReporter = await createErrorReporter(config, log);
+  const app = await buildApp(ctx, { onServerError: errorReporter?.report });
   const exposure = metricsExposure(ctx);
   const metricsApp = exposure === 'separate' ? buildMetricsApp(ctx) : undefined;
 
@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     if (err) log.error({ err }, 'shutting down after an unexpected error');
     else log.info({ signal }, 'shutting down');
     await drainAndClose({ app, ctx, metricsApp, log });
+    await errorReporter?.close();
   });
 
   await ctx.start();
@@ -59,17 +60,6 @@ async function main(): Promise<void> {
 function baseUrl(host: string, port: number): string {
   if (host === '0.0.0.0' || host === '::') return `http://localhost:${port}`;
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
-/** Sentry only when a DSN is configured; otherwise errors are only logged. */
-async function errorReporter(config: Config, log: ReturnType<typeof childLogger>) {
-  if (!config.sentryDsn) return undefined;
-  const Sentry = await import('@sentry/node');
-  Sentry.init({ dsn: config.sentryDsn, environment: config.env });
-  log.info('error reporting to Sentry is on');
-  return (error: unknown, request: FastifyRequest) => {
-    Sentry.captureException(error, { tags: { requestId: request.id, route: request.routeOptions.url ?? 'unmatched' } });
-  };
 }
 
 try {

@@ -1,4 +1,5 @@
 import { ConfigError, type Config } from './config.ts';
+import { InstancesConflictError } from './db/instances.ts';
 import { DatabaseInUseError } from './db/sqlite-owner.ts';
 
 /** Where the start was when it failed; it decides which setting a failure points at. */
@@ -29,7 +30,7 @@ interface SystemError {
 export function describeStartFailure(error: unknown, stage: StartStage, config: Config | undefined): StartFailure {
   if (error instanceof ConfigError) return { lines: error.problems };
   // It names the file and the process that holds it already.
-  if (error instanceof DatabaseInUseError) return { lines: [error.message] };
+  if (error instanceof DatabaseInUseError || error instanceof InstancesConflictError) return { lines: [error.message] };
   const e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as SystemError;
   const message = typeof e.message === 'string' ? e.message : String(error);
   switch (stage) {

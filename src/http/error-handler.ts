@@ -69,7 +69,7 @@ const UNAVAILABLE_CODES = new Set([
   '53300',
 ]);
 
-interface Problem {
+export interface Problem {
   code: ErrorCode;
   detail: string;
   errors?: FieldError[];
@@ -130,8 +130,20 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, proble
     .send(problemBody(problem.code, problem.detail, request.id, problem.errors));
 }
 
-export function installErrorHandling(app: FastifyInstance, onServerError: (error: unknown, request: FastifyRequest) => void): void {
-  app.setErrorHandler((error, request, reply) => {
+/** Recognises a request that lost a race with a concurrent change (see races.ts). */
+export type RaceExplainer = (error: unknown, request: FastifyRequest) => Promise<Problem | undefined>;
+
+export function installErrorHandling(
+  app: FastifyInstance,
+  onServerError: (error: unknown, request: FastifyRequest) => void,
+  explainRace: RaceExplainer = async () => undefined,
+): void {
+  app.setErrorHandler(async (error, request, reply) => {
+    const raced = await explainRace(error, request).catch(() => undefined);
+    if (raced) {
+      request.log.info({ code: raced.code, err: error }, 'request lost a race with a concurrent change');
+      return sendProblem(reply, request, raced);
+    }
     const problem = toProblem(error);
     const status = ERROR_CATALOG[problem.code].status;
     if (status >= 500) {

@@ -26,7 +26,7 @@ export async function registerGateway(app: App, ctx: AppContext): Promise<void> 
   const deps = connectionDeps(ctx);
   const heartbeat = setInterval(() => beat(ctx), ctx.config.realtime.heartbeatMs);
   heartbeat.unref();
-  const logCheck = setInterval(logChecker(ctx), ctx.config.realtime.logCheckMs);
+  const logCheck = setInterval(() => ctx.liveness.checkLogs(), ctx.config.realtime.logCheckMs);
   logCheck.unref();
 
   await app.register(websocket, {
@@ -99,32 +99,6 @@ function beat(ctx: AppContext): void {
 }
 
 /**
- * The log check: a live entry lost on the way to a connection is repaired by
- * the next entry, and the last one by this check, which compares every
- * connected user's log head with what their connections were sent (one read
- * per few hundred users).
- */
-function logChecker(ctx: AppContext): () => void {
-  let running = false;
-  return () => {
-    if (running) return;
-    running = true;
-    void (async () => {
-      const users = [...new Set([...ctx.connections.all()].map((connection) => connection.userId))];
-      const heads = await ctx.services.delivery.heads(users);
-      for (const connection of ctx.connections.all()) {
-        const head = heads.get(connection.userId);
-        if (head !== undefined) connection.knowHead(head);
-      }
-    })()
-      .catch((error: unknown) => ctx.logger.warn({ err: error }, 'log check failed; trying again at the next one'))
-      .finally(() => {
-        running = false;
-      });
-  };
-}
-
-/**
  * Closes every socket with 1012 (service restart) so clients reconnect (to
  * another instance) and sync; waits for the closing handshakes, then cuts off
  * whoever did not answer.
@@ -175,16 +149,6 @@ function connectionDeps(ctx: AppContext): ConnectionDeps {
     return frame;
   };
 
-  const announcePresence = (userId: string, partners?: string[]) => {
-    void (async () => {
-      const ids = partners ?? (await ctx.services.pairing.partnerIds(userId));
-      // Evaluated now, not when the change happened: a quick connect and
-      // disconnect both announce the final state.
-      const online = (await ctx.presence.onlineUsers([userId])).has(userId);
-      for (const partner of ids) ctx.bus.publish(partner, { type: 'presence', userId, online });
-    })().catch((error: unknown) => logger.error({ err: error }, 'presence announcement failed'));
-  };
-
   const { auth, taps, delivery } = ctx.services;
   return {
     config: ctx.config.realtime,
@@ -200,7 +164,7 @@ function connectionDeps(ctx: AppContext): ConnectionDeps {
     sendTap: (device, body) => taps.send(device, body, 'websocket'),
     ack: (device, tapId, status) => delivery.ack(device, tapId, status, 'websocket'),
     subscribe: (userId, deliver) => ctx.bus.subscribe(userId, (event) => deliver(event, () => frameOf(event))),
-    announcePresence,
+    announcePresence: (userId, partners) => ctx.liveness.announcePresence(userId, partners),
   };
 }
 

@@ -82,10 +82,9 @@ export class RedisBus implements EventBus {
     return this.#local.onBroadcast(listener);
   }
 
+  /** Stops delivering; the connections belong to whoever made them. */
   async close(): Promise<void> {
     await this.#local.close();
-    this.#deps.subscriber.disconnect();
-    this.#deps.publisher.disconnect();
   }
 
   #send(channel: string, event: BusEvent | Revocation): void {

@@ -5,6 +5,7 @@ import { readEntries } from '../../src/delivery/log-repo.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { asUser, pair, sendTap, signUp, type User } from '../support/clients.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { dropPrefix, SHARED_REDIS_URL, uniquePrefix } from '../support/redis-server.ts';
 
 /**
  * Cursor order is visibility order, without a global lock: many writers at
@@ -17,20 +18,21 @@ describe('log positions become visible in order, per user, under concurrent writ
   let database: TestDatabase;
   const apps: TestApp[] = [];
   let reader: DatabaseHandle;
+  const prefix = uniquePrefix();
   before(async () => {
     database = await createTestDatabase();
-    apps.push(await startTestApp({ database, env: { RATE_LIMIT_TAPS_PER_MINUTE: '1000000' } }));
-    // SQLite belongs to one process; PostgreSQL takes several instances.
-    if (database.config.kind === 'postgres')
-      apps.push(
-        await startTestApp({ database, jwtSecret: apps[0]!.config.auth.jwtSecret, env: { RATE_LIMIT_TAPS_PER_MINUTE: '1000000' } }),
-      );
+    // SQLite belongs to one process; PostgreSQL takes several instances, which share a Redis.
+    const env: Record<string, string> = { RATE_LIMIT_TAPS_PER_MINUTE: '1000000' };
+    if (database.config.kind === 'postgres') Object.assign(env, { REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: prefix });
+    apps.push(await startTestApp({ database, env }));
+    if (database.config.kind === 'postgres') apps.push(await startTestApp({ database, jwtSecret: apps[0]!.config.auth.jwtSecret, env }));
     reader = openDatabase(database.config);
   });
   after(async () => {
     await reader.close();
     for (const app of apps.splice(0).reverse()) await app.close({ keepDatabase: true });
     await database.drop();
+    await dropPrefix(prefix);
   });
 
   test('every entry a reader saw at cursor c is followed only by later ones: no reader ever skips an entry', async () => {

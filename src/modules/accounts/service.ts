@@ -2,7 +2,7 @@ import type { Clock } from '../../clock.ts';
 import type { DatabaseHandle } from '../../db/database.ts';
 import { appendEntries, lockLogs, tapIdsOf } from '../../delivery/log-repo.ts';
 import { deleteTaps } from '../../delivery/taps-repo.ts';
-import { notFound } from '../../errors.ts';
+import { AppError } from '../../errors.ts';
 import type { EventBus } from '../../realtime/events.ts';
 import type { DeviceService } from '../devices/service.ts';
 import { pairingsOf, partnerOf } from '../pairing/repo.ts';
@@ -25,7 +25,8 @@ export class AccountService {
 
   async me(principal: { userId: string; deviceId: string }) {
     const user = await this.#deps.database.db.selectFrom('users').selectAll().where('id', '=', principal.userId).executeTakeFirst();
-    if (!user) throw notFound('User');
+    // Only a request racing its own account deletion gets here: it is signed out.
+    if (!user) throw new AppError('INVALID_TOKEN', 'This account no longer exists');
     const [devices, pairings] = await Promise.all([
       this.#deps.devices.list(principal.userId, principal.deviceId),
       this.#deps.pairing.list(principal.userId),

@@ -2,6 +2,7 @@ import type { AppContext } from '../../context.ts';
 import type { App } from '../../http/app-type.ts';
 import { bearerSecurity, principalOf, requireAuth } from '../../http/auth.ts';
 import { NoContent, problems } from '../../http/schemas.ts';
+import { clientNetwork } from '../../http/client-address.ts';
 import { enforceLimit } from '../../rate-limit.ts';
 import { NewDeviceBody, RefreshBody, SessionSchema } from './schemas.ts';
 import { toSessionView } from './service.ts';
@@ -27,7 +28,7 @@ export function authRoutes(app: App, ctx: AppContext): void {
       },
     },
     async (request, reply) => {
-      await perIp('register', request.ip);
+      await perIp('register', clientNetwork(request.ip));
       const session = await ctx.services.auth.register(request.body);
       return reply.code(201).send(toSessionView(session));
     },
@@ -44,7 +45,7 @@ export function authRoutes(app: App, ctx: AppContext): void {
       },
     },
     async (request) => {
-      await perIp('refresh', request.ip);
+      await perIp('refresh', clientNetwork(request.ip));
       return toSessionView(await ctx.services.auth.refresh(request.body.refreshToken));
     },
   );

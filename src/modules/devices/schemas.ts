@@ -20,6 +20,10 @@ export const DeviceSchema = Type.Object(
       ],
       { description: 'The registered push token (never the token itself), or null' },
     ),
+    pushTokenMovedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description:
+        'When the push token this device had registered was registered by another device (a reinstall of the app, or another account holding the same token), so this device no longer gets pushes; null when that did not happen or this device has registered a token since. Registering the token again takes it back.',
+    }),
   },
   { title: 'Device' },
 );

@@ -6,6 +6,7 @@ import { uuidv7 } from '../../ids.ts';
 import { deleteOutstandingPushes } from '../../delivery/deliveries-repo.ts';
 import { deviceOwner } from './repo.ts';
 import type { DeviceRemovalReason, EventBus } from '../../realtime/events.ts';
+import { lastMoves, recordMoves } from './push-token-moves.ts';
 import type { DeviceView } from './schemas.ts';
 
 const OWNERS_KEPT = 50_000;
@@ -72,6 +73,17 @@ export class DeviceService {
     this.#owners.delete(deviceId);
   }
 
+  /** Whether the device exists and is the user's, asked of the database itself (no cache). */
+  async exists(userId: string, deviceId: string): Promise<boolean> {
+    const row = await this.#deps.database.db
+      .selectFrom('devices')
+      .select('id')
+      .where('id', '=', deviceId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** Forgets every device of a user whose account is gone. */
   forgetUser(userId: string): void {
     this.#removals++;
@@ -79,14 +91,13 @@ export class DeviceService {
   }
 
   async list(userId: string, currentDeviceId: string): Promise<DeviceView[]> {
-    const rows = await this.#deps.database.db
-      .selectFrom('devices')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
-    return rows.map((row) => toDeviceView(row, currentDeviceId));
+    const { db } = this.#deps.database;
+    const rows = await db.selectFrom('devices').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+    const moves = await lastMoves(
+      db,
+      rows.filter((row) => row.push_token === null).map((row) => row.id),
+    );
+    return rows.map((row) => toDeviceView(row, currentDeviceId, moves.get(row.id)));
   }
 
   /**
@@ -111,18 +122,38 @@ export class DeviceService {
   /**
    * Registers the calling device's APNs token. A token belongs to one app
    * install: if another device row still holds it (a reinstall that registered
-   * anew), it is taken from there so one phone is never pushed twice.
+   * anew, often as a new anonymous user), it is taken from there so one phone
+   * is never pushed twice, and the move is recorded so the device it was
+   * taken from shows it (`pushTokenMovedAt`). docs/security.md says why the
+   * move is allowed at all.
    */
   async setPushToken(deviceId: string, token: string, environment: PushEnvironment): Promise<void> {
     const now = this.#deps.clock.now();
     const normalized = token.toLowerCase();
     await this.#deps.database.db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('devices')
-        .set({ push_token: null, push_environment: null, push_token_updated_at: now })
+      const holders = await trx
+        .selectFrom('devices')
+        .select(['id', 'user_id'])
         .where('push_token', '=', normalized)
         .where('id', '!=', deviceId)
         .execute();
+      if (holders.length > 0) {
+        const me = await trx.selectFrom('devices').select('user_id').where('id', '=', deviceId).executeTakeFirst();
+        await trx
+          .updateTable('devices')
+          .set({ push_token: null, push_environment: null, push_token_updated_at: now })
+          .where('push_token', '=', normalized)
+          .where('id', '!=', deviceId)
+          .execute();
+        const moved = holders.map((holder) => ({
+          id: uuidv7(now),
+          from_device_id: holder.id,
+          to_device_id: me ? deviceId : null,
+          same_user: holder.user_id === me?.user_id ? 1 : 0,
+          moved_at: now,
+        }));
+        await recordMoves(trx, moved);
+      }
       await trx
         .updateTable('devices')
         .set({
@@ -152,7 +183,9 @@ export class DeviceService {
   }
 }
 
-export function toDeviceView(row: DeviceRow, currentDeviceId: string): DeviceView {
+export function toDeviceView(row: DeviceRow, currentDeviceId: string, tokenMovedAt?: number): DeviceView {
+  // A move matters only while the device has not registered a token since.
+  const moved = row.push_token === null && tokenMovedAt !== undefined && tokenMovedAt >= (row.push_token_updated_at ?? 0);
   return {
     id: row.id,
     platform: row.platform,
@@ -163,5 +196,6 @@ export function toDeviceView(row: DeviceRow, currentDeviceId: string): DeviceVie
       row.push_token !== null && row.push_environment !== null
         ? { provider: 'apns', environment: row.push_environment, valid: row.push_token_invalid_at === null }
         : null,
+    pushTokenMovedAt: moved ? new Date(tokenMovedAt).toISOString() : null,
   };
 }

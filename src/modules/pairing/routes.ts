@@ -3,14 +3,18 @@ import type { AppContext } from '../../context.ts';
 import type { App } from '../../http/app-type.ts';
 import { bearerSecurity, principalOf, requireAuth } from '../../http/auth.ts';
 import { NoContent, problems } from '../../http/schemas.ts';
+import { clientNetwork } from '../../http/client-address.ts';
 import { enforceLimit } from '../../rate-limit.ts';
+import { PairingGuessBudget } from './guess-budget.ts';
 import { CodeParams, PairingCodeSchema, PairingCodeStatusSchema, PairingParams, PairingSchema, RedeemBody } from './schemas.ts';
 
 export function pairingRoutes(app: App, ctx: AppContext): void {
   const { auth, pairing } = ctx.services;
   const authenticated = { onRequest: requireAuth(auth) };
-  // Creating and redeeming share one budget: it is what stands between a
-  // guesser and the 2^40 code space.
+  const guesses = new PairingGuessBudget({ limiter: ctx.rateLimiter, metrics: ctx.metrics, config: ctx.config.pairing });
+  // Creating and redeeming share one budget per user; what stands between a
+  // guesser with many accounts and the 2^40 code space is the failed-guess
+  // budget per network and for everyone (guess-budget.ts).
   const limit = (userId: string) =>
     enforceLimit(ctx.rateLimiter, ctx.metrics, {
       name: 'pairing',
@@ -87,7 +91,8 @@ export function pairingRoutes(app: App, ctx: AppContext): void {
     async (request, reply) => {
       const { userId } = principalOf(request);
       await limit(userId);
-      return reply.code(201).send({ pairing: await pairing.redeem(userId, request.body.code) });
+      const paired = await guesses.around(clientNetwork(request.ip), () => pairing.redeem(userId, request.body.code));
+      return reply.code(201).send({ pairing: paired });
     },
   );
 
