@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { hostname } from 'node:os';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -47,6 +48,12 @@ interface Deps {
   bus?: EventBus;
   rateLimiter?: RateLimiter;
 }
+
+/** How long a start waits for Redis before it goes on without it. */
+const REDIS_START_WAIT_MS = 5000;
+
+const ready = (redis: Redis): Promise<void> =>
+  redis.status === 'ready' ? Promise.resolve() : new Promise((resolve) => redis.once('ready', () => resolve()));
 
 export function createSharedState(deps: Deps): SharedState {
   const { config, connections, clock, logger, metrics } = deps;
@@ -119,7 +126,15 @@ export function createSharedState(deps: Deps): SharedState {
     bus,
     presence,
     rateLimiter,
-    start: () => presence.start(),
+    async start() {
+      // Start with Redis if it answers soon; without it the instance serves anyway and catches up when it comes.
+      const connected = await Promise.race([
+        Promise.all([ready(redis), ready(subscriber)]).then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), REDIS_START_WAIT_MS).unref()),
+      ]);
+      if (!connected) sharedLogger.warn({ waitedMs: REDIS_START_WAIT_MS }, 'Redis does not answer yet: starting without it for now');
+      await presence.start();
+    },
     async close() {
       await presence.close();
       await bus.close();

@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Principal } from '../modules/auth/service.ts';
 import type { SendTapBody, TapView } from '../modules/taps/schemas.ts';
 import type { ClientConnection } from './connection.ts';
-import type { BusEvent } from './events.ts';
+import type { BusEvent, Subscription } from './events.ts';
 import type { Presence } from './presence.ts';
 import type { ClientMessage } from './protocol.ts';
 import type { ConnectionRegistry } from './registry.ts';
@@ -33,8 +33,8 @@ export interface ConnectionDeps {
   readLog(userId: string, after: number, limit: number): Promise<LogMessage[]>;
   sendTap(device: Device, body: SendTapBody): Promise<{ tap: TapView; created: boolean }>;
   ack(device: Device, tapId: string, status: AckStatus): Promise<{ advanced: boolean; status: DeliveryStatus }>;
-  /** Subscribes the connection to its user's events; returns the unsubscribe function. */
-  subscribe(userId: string, deliver: (event: BusEvent, frame: () => string) => void): () => void;
+  /** Subscribes the connection to its user's events. */
+  subscribe(userId: string, deliver: (event: BusEvent, frame: () => string) => void): Subscription;
   /** Tells the user's partners whether the user is online now. */
   announcePresence(userId: string, partners?: string[]): void;
 }

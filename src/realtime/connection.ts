@@ -148,8 +148,11 @@ export class ClientConnection implements RegisteredConnection {
     this.userId = principal.userId;
     this.deviceId = principal.deviceId;
     this.tokenExpiresAt = principal.expiresAt;
-    this.#unsubscribe = this.#deps.subscribe(this.userId, (event, frame) => this.#deliver(event, frame));
+    const subscription = this.#deps.subscribe(this.userId, (event, frame) => this.#deliver(event, frame));
+    this.#unsubscribe = () => subscription.unsubscribe();
     try {
+      await subscription.ready;
+      if (this.#state !== 'opening') return;
       const snapshot = await this.#deps.snapshot(principal);
       if (this.#state !== 'opening') return;
       if (!snapshot.deviceActive) return this.close(CloseCodes.DEVICE_REVOKED, 'this device was signed out');

@@ -27,10 +27,15 @@ export type RevocationListener = (event: Revocation) => void;
  * most once and may reorder; the delivery log repairs what is lost
  * (docs/delivery.md).
  */
+export interface Subscription {
+  /** Resolves once events published from now on will arrive (for Redis: once SUBSCRIBE was answered). */
+  ready: Promise<void>;
+  unsubscribe(): void;
+}
+
 export interface EventBus {
   publish(userId: string, event: BusEvent): void;
-  /** Returns the unsubscribe function. */
-  subscribe(userId: string, listener: BusListener): () => void;
+  subscribe(userId: string, listener: BusListener): Subscription;
   /** To every instance, this one included. */
   broadcast(event: Revocation): void;
   /** Returns the unsubscribe function. */

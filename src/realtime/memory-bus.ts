@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import type { BusEvent, BusListener, EventBus, Revocation, RevocationListener } from './events.ts';
+import type { BusEvent, BusListener, EventBus, Revocation, RevocationListener, Subscription } from './events.ts';
 
 /** The single-instance bus: a map from user id to that user's live listeners. Redis's bus keeps one for local delivery too. */
 export class MemoryBus implements EventBus {
@@ -17,18 +17,21 @@ export class MemoryBus implements EventBus {
     for (const listener of listeners) this.#call(() => listener(event), event.type);
   }
 
-  subscribe(userId: string, listener: BusListener): () => void {
+  subscribe(userId: string, listener: BusListener): Subscription {
     let listeners = this.#listeners.get(userId);
     if (!listeners) {
       listeners = new Set();
       this.#listeners.set(userId, listeners);
     }
     listeners.add(listener);
-    return () => {
-      const current = this.#listeners.get(userId);
-      if (!current) return;
-      current.delete(listener);
-      if (current.size === 0) this.#listeners.delete(userId);
+    return {
+      ready: Promise.resolve(),
+      unsubscribe: () => {
+        const current = this.#listeners.get(userId);
+        if (!current) return;
+        current.delete(listener);
+        if (current.size === 0) this.#listeners.delete(userId);
+      },
     };
   }
 

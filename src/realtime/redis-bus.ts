@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { BusEvent, BusListener, EventBus, Revocation, RevocationListener } from './events.ts';
+import type { BusEvent, BusListener, EventBus, Revocation, RevocationListener, Subscription } from './events.ts';
 import { MemoryBus } from './memory-bus.ts';
 
 interface Deps {
@@ -44,6 +44,8 @@ export class RedisBus implements EventBus {
   readonly #userChannel: string;
   readonly #revocations: string;
   #lost = false;
+  /** SUBSCRIBE commands not answered yet, by user. */
+  readonly #pending = new Map<string, Promise<void>>();
 
   constructor(deps: Deps) {
     this.#deps = deps;
@@ -62,14 +64,27 @@ export class RedisBus implements EventBus {
     this.#send(`${this.#userChannel}${userId}`, event);
   }
 
-  subscribe(userId: string, listener: BusListener): () => void {
+  subscribe(userId: string, listener: BusListener): Subscription {
     const first = !this.#local.hasListeners(userId);
-    const unsubscribe = this.#local.subscribe(userId, listener);
+    const local = this.#local.subscribe(userId, listener);
     const channel = `${this.#userChannel}${userId}`;
-    if (first) this.#deps.subscriber.subscribe(channel).catch(() => undefined);
-    return () => {
-      unsubscribe();
-      if (!this.#local.hasListeners(userId)) this.#deps.subscriber.unsubscribe(channel).catch(() => undefined);
+    // The first listener of a user subscribes the channel; later ones wait for that same SUBSCRIBE. Redis away:
+    // nothing to wait for (the log check repairs what is missed once the subscription is back).
+    if (first)
+      this.#pending.set(
+        userId,
+        this.#deps.subscriber.subscribe(channel).then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
+    const ready = (this.#pending.get(userId) ?? Promise.resolve()).finally(() => this.#pending.delete(userId));
+    return {
+      ready,
+      unsubscribe: () => {
+        local.unsubscribe();
+        if (!this.#local.hasListeners(userId)) this.#deps.subscriber.unsubscribe(channel).catch(() => undefined);
+      },
     };
   }
 

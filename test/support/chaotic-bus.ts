@@ -1,4 +1,4 @@
-import type { BusEvent, BusListener, EventBus, Revocation, RevocationListener } from '../../src/realtime/events.ts';
+import type { BusEvent, BusListener, EventBus, Revocation, RevocationListener, Subscription } from '../../src/realtime/events.ts';
 import { MemoryBus } from '../../src/realtime/memory-bus.ts';
 import { createLogger } from '../../src/logger.ts';
 
@@ -36,7 +36,7 @@ export class ChaoticBus implements EventBus {
     this.#timers.add(timer);
   }
 
-  subscribe(userId: string, listener: BusListener): () => void {
+  subscribe(userId: string, listener: BusListener): Subscription {
     return this.#inner.subscribe(userId, listener);
   }
 

@@ -33,7 +33,7 @@ export class Cluster {
     const redisUrl = options.redisUrl ?? SHARED_REDIS_URL;
     const env = {
       NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
       DATABASE_URL: database.config.url,
       JWT_SECRET: randomBytes(32).toString('base64url'),
       REDIS_URL: redisUrl,

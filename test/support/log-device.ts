@@ -55,14 +55,17 @@ export class LogDevice {
    * it waits until caught up (sync.done).
    */
   async connect(wsUrl: string, options: { dropAfter?: number } = {}): Promise<void> {
+    // One connection at a time, as the recipe has it.
+    this.drop();
     const id = ++this.#connections;
-    const ws = await WsClient.connect(`${wsUrl}?cursor=${this.cursor}`, this.user.accessToken, { waitForHello: false });
+    const from = this.cursor;
+    const ws = await WsClient.connect(`${wsUrl}?cursor=${from}`, this.user.accessToken, { waitForHello: false });
     this.ws = ws;
     let expected: number | undefined;
     let frames = 0;
     ws.onFrame((frame) => {
       frames++;
-      if (frame.type === 'hello') expected = Math.min(this.cursor, Number(frame.cursor)) + 1;
+      if (frame.type === 'hello') expected = Math.min(from, Number(frame.cursor)) + 1;
       else if (LOG_TYPES.has(frame.type)) this.#take(frame, id, expected);
       if (LOG_TYPES.has(frame.type) && expected !== undefined) expected = Number(frame.cursor) + 1;
       if (options.dropAfter !== undefined && frames >= options.dropAfter) ws.drop();
