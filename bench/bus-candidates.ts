@@ -60,7 +60,7 @@ function redisStreams(): Candidate {
       let last = '$';
       void (async () => {
         while (reading) {
-          const result = (await reader.xread('BLOCK', 1000, 'COUNT', 500, 'STREAMS', channel, last).catch(() => null)) as Array<
+          const result = (await reader.xread('COUNT', 500, 'BLOCK', 1000, 'STREAMS', channel, last).catch(() => null)) as Array<
             [string, Array<[string, string[]]>]
           > | null;
           for (const [, entries] of result ?? []) {
