@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
-import { buildApp } from '../../src/app.ts';
 import { createErrorReporter } from '../../src/error-reporting.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startTestApp } from '../support/app.ts';
@@ -29,13 +28,13 @@ describe('error reporting', () => {
     });
     await new Promise<void>((resolve) => sentry.listen(0, '127.0.0.1', resolve));
     const { port } = sentry.address() as AddressInfo;
-    const t = await startTestApp();
     const reporter = await createErrorReporter(
       { env: 'test', sentryDsn: `http://public@127.0.0.1:${port}/42` },
       createLogger({ logLevel: 'silent' }),
     );
     assert.ok(reporter);
-    const app = await buildApp(t.ctx, { onServerError: reporter.report });
+    const t = await startTestApp({ onServerError: reporter.report });
+    const { app } = t;
     app.get('/v1/boom', { schema: { hide: true } }, async () => {
       throw new Error('the flux capacitor broke');
     });
@@ -51,7 +50,6 @@ describe('error reporting', () => {
       assert.match(envelope, /"route":"\/v1\/boom"/);
       assert.match(envelope, /"environment":"test"/);
     } finally {
-      await app.close();
       await t.close();
       await new Promise((resolve) => sentry.close(resolve));
     }

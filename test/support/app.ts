@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { buildApp } from '../../src/app.ts';
+import { buildApp, type BuildOptions } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createContext, type AppContext, type ContextOverrides, type ResolvedConfig } from '../../src/context.ts';
 import type { App } from '../../src/http/app-type.ts';
@@ -29,6 +29,8 @@ export interface TestAppOptions extends ContextOverrides {
   database?: TestDatabase;
   /** Secret to reuse across a restart. */
   jwtSecret?: string;
+  /** Called for every 5xx, as error reporting is (BuildOptions). */
+  onServerError?: BuildOptions['onServerError'];
 }
 
 /** A real app on its own database, optionally listening on a random local port. */
@@ -46,7 +48,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   config.auth.jwtSecret = options.jwtSecret ?? randomBytes(32).toString('base64url');
   options.configure?.(config);
   const ctx = await database.whileMigrating(() => createContext(config, options));
-  const app = await buildApp(ctx);
+  const app = await buildApp(ctx, { onServerError: options.onServerError });
   await ctx.start();
   let url = '';
   let wsUrl = '';
